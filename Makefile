@@ -1,0 +1,112 @@
+# mxsane: plain GNU make build.  Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, DESTDIR, PREFIX,
+# SYSCONFDIR.  `make SANITIZE=1` builds with ASan+UBSan (clang), `make WERROR=1` turns warnings
+# into errors (CI does), `make check` runs unit and integration tests.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+PKG_CONFIG ?= pkg-config
+PKGS       := libcares libconfig libidn2
+
+CFLAGS     ?= -O2 -g
+WARN       := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla \
+              -Wundef -Wimplicit-fallthrough -fno-common
+ifeq ($(WERROR),1)
+WARN       += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CC         := clang
+SANFLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+BUILD      ?= build$(if $(filter 1,$(SANITIZE)),-san)
+
+ALL_CPPFLAGS := -D_GNU_SOURCE -DMXSANE_VERSION='"$(VERSION)"' \
+                -DMXSANE_SYSCONFDIR='"$(SYSCONFDIR)"' -Icore \
+                $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CPPFLAGS)
+ALL_CFLAGS   := $(WARN) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
+ALL_LDFLAGS  := $(LDFLAGS) $(SANFLAGS) -pthread
+LIBS         := $(shell $(PKG_CONFIG) --libs $(PKGS))
+MILTER_LIBS  := -lmilter
+CMOCKA_LIBS  := $(shell $(PKG_CONFIG) --libs cmocka)
+
+CORE_SRC   := $(sort $(wildcard core/*.c))
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_LIB   := $(BUILD)/libmxsane.a
+
+PROGRAMS   := $(BUILD)/mxsane-check
+ifneq ($(wildcard milter/*.c),)
+PROGRAMS   += $(BUILD)/mxsane-milter
+endif
+ifneq ($(wildcard policy/*.c),)
+PROGRAMS   += $(BUILD)/mxsane-policyd
+endif
+
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all check unit integration install clean format print-build
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/mxsane-check: $(BUILD)/cli/mxsane-check.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/mxsane-milter: $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c)) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(LIBS)
+
+$(BUILD)/mxsane-policyd: $(patsubst %.c,$(BUILD)/%.o,$(wildcard policy/*.c)) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# `make check` = unit tests (cmocka, in-process) then integration tests (real DNS server,
+# real daemons, real MTAs) driven by tests/run-integration.
+check: all $(UNIT_BIN) $(TOOL_BIN)
+	BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	BUILD=$(BUILD) ONLY=unit tests/run-all $(UNIT_BIN)
+
+integration: all $(TOOL_BIN)
+	BUILD=$(BUILD) ONLY=integration tests/run-all
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxsane \
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BUILD)/mxsane-check $(DESTDIR)$(BINDIR)/
+	for p in mxsane-milter mxsane-policyd; do \
+	  if [ -f $(BUILD)/$$p ]; then install -m 755 $(BUILD)/$$p $(DESTDIR)$(SBINDIR)/; fi; done
+	install -m 644 conf/mxsane.conf $(DESTDIR)$(SYSCONFDIR)/mxsane/mxsane.conf
+	for m in man/*.[158]; do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+format:
+	clang-format -i core/*.[ch] cli/*.c $(wildcard milter/*.[ch] policy/*.[ch]) tests/unit/*.c
+
+print-build:
+	@echo $(BUILD)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,57 @@
+/*
+ * netlist.h - lists of IPv4/IPv6 networks (CIDR) and of domains, and matching against them.
+ *
+ * Used for bogus_networks (MX target addresses nobody can deliver to), skip.clients and
+ * skip.domains.  Lists are built once (at configuration load) and then only read, so
+ * matching is safe from any number of threads.
+ */
+#ifndef MXSANE_NETLIST_H
+#define MXSANE_NETLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cidr {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t plen;   /* prefix length, 0..32 or 0..128 */
+	uint8_t addr[16];
+};
+
+struct netlist {
+	struct cidr *v;
+	size_t n;
+};
+
+/* Parse "192.0.2.0/24", "2001:db8::/32", or a bare address (full-length prefix).
+ * Host bits beyond the prefix are an error (it is usually a typo). On error returns false and
+ * writes a reason ("bad prefix length", ...) to err. */
+bool cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen);
+
+/* Append a copy; false on out of memory. */
+bool netlist_add(struct netlist *l, const struct cidr *c);
+/* Fill with the built-in special-purpose list (this network, loopback, link-local,
+ * multicast, reserved, broadcast, RFC 1918, CGNAT, benchmarking, documentation, ULA,
+ * ::/128, ::1/128, fe80::/10, ff00::/8 ...).  false on out of memory. */
+bool netlist_add_builtin_bogus(struct netlist *l);
+void netlist_free(struct netlist *l);
+
+/* Does the address (4 or 16 bytes, network order) fall in any network of the list?
+ * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged by its IPv4 part. */
+bool netlist_match(const struct netlist *l, int family, const void *addr);
+/* Same for a textual address ("192.0.2.1", "2001:db8::1", "[2001:db8::1]",
+ * "IPv6:2001:db8::1"); false if it does not parse. */
+bool netlist_match_str(const struct netlist *l, const char *addr);
+
+/* Domain lists: "example.com" matches that name only; ".example.com" matches every
+ * subdomain of example.com (not example.com itself).  Entries and queried names are
+ * lower-case A-labels without trailing dot (see domain_normalize in addr.h). */
+struct domlist {
+	char **v;
+	size_t n;
+};
+bool domlist_add(struct domlist *l, const char *normalized_entry);
+bool domlist_match(const struct domlist *l, const char *domain);
+void domlist_free(struct domlist *l);
+
+#endif
