@@ -69,10 +69,6 @@ struct config {
 	double outage_ratio;       /* 0 < r <= 1, default 0.5 */
 	unsigned outage_window;    /* recent checks considered, 10..100000, default 100 */
 
-	/* program options that are not keys: user = "mxsane"; (daemons drop to it) */
-	char *user; /* "user" or "user:group"; NULL: no drop */
-	char *pidfile;
-
 	unsigned refs; /* see config_ref */
 };
 
