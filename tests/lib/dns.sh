@@ -38,13 +38,15 @@ _dns_has_soa() {
 		grep -qE '^[^ ]+ [^ ]+ [0-9]+ [0-9]+ [0-9]+ [0-9]+ [0-9]+$'
 }
 
-# Wait (max ~10 s) until the server answers SOA ZONE over UDP and TCP.
+# Wait (max ~10 s) until the server answers SOA ZONE over UDP and TCP; give up early when
+# process PID (the server) has exited.
 _dns_wait_soa() {
-	local port=$1 zone=$2 i
+	local port=$1 zone=$2 pid=$3 i
 	for i in $(seq 50); do
 		if _dns_has_soa "$port" "$zone" && _dns_has_soa "$port" "$zone" +tcp; then
 			return 0
 		fi
+		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.2
 	done
 	return 1
@@ -104,7 +106,7 @@ start_knot() {
 		knotd -c "$dir/knot.conf" </dev/null >"$dir/knotd.out" 2>&1 &
 		pid=$!
 		track_pid "$pid"
-		if _dns_wait_soa "$port" mxs.test; then
+		if _dns_wait_soa "$port" mxs.test "$pid"; then
 			for z in "${zones[@]}"; do
 				z=${z##*/}
 				z=${z%.zone}
@@ -136,7 +138,7 @@ start_faultdns() {
 			--lifetime "${FAULT_LIFETIME:-600}" </dev/null >>"$log" 2>&1 &
 		pid=$!
 		track_pid "$pid"
-		if _dns_wait_soa "$port" fault.test; then
+		if _dns_wait_soa "$port" fault.test "$pid"; then
 			FAULT_PORT=$port
 			FAULT_PID=$pid
 			export FAULT_PORT FAULT_PID
