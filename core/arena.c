@@ -1,0 +1,71 @@
+/*
+ * arena.c - bump allocator: blocks of at least 4 KiB, freed together.
+ */
+#include "arena.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	_Alignas(16) unsigned char data[];
+};
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	struct arena_block *b = a->head;
+	if (!b || b->size - b->used < n) {
+		size_t sz = n > 4096 ? n : 4096;
+		b = malloc(sizeof(*b) + sz);
+		if (!b)
+			return NULL;
+		b->size = sz;
+		b->used = 0;
+		b->next = a->head;
+		a->head = b;
+	}
+	void *p = b->data + b->used;
+	b->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+const char *arena_strdup(struct arena *a, const char *s)
+{
+	size_t l = strlen(s) + 1;
+	char *p = arena_alloc(a, l);
+	if (!p)
+		return "";
+	memcpy(p, s, l);
+	return p;
+}
+
+const char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return "";
+	char *p = arena_alloc(a, (size_t)n + 1);
+	if (!p)
+		return "";
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void arena_free(struct arena *a)
+{
+	struct arena_block *b = a->head, *next;
+	for (; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	a->head = NULL;
+}

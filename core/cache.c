@@ -1,0 +1,394 @@
+/*
+ * cache.c - record-set cache: SipHash-keyed chained hash table with an intrusive LRU list.
+ */
+#include "cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One allocation: header, then name '\0', [target '\0'], [why '\0'], then records.
+ * MX records are packed as pref (2 octets, big-endian), flag octet, host '\0'. */
+struct rrset {
+	struct rrset *hnext;         /* hash chain */
+	struct rrset *lprev, *lnext; /* LRU list, most recent first */
+	uint64_t expires;            /* monotonic ms */
+	uint32_t hash;
+	uint32_t refs;
+	uint16_t qtype;
+	uint16_t n;
+	uint16_t target_off, why_off, rec_off; /* offsets into data; 0 = absent */
+	uint8_t status;
+	uint8_t flags;
+	uint32_t size;
+	char data[];
+};
+
+#define RF_ALIAS  0x01
+#define RF_CACHED 0x02
+
+struct cache {
+	struct rrset **buckets;
+	size_t nbuckets; /* power of two */
+	size_t count, bytes;
+	uint32_t max;
+	struct rrset *head, *tail;
+	uint64_t k0, k1;
+};
+
+/* ---- SipHash-1-3 (Aumasson, Bernstein), 64-bit output ---- */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                              \
+	do {                                                                                  \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                     \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                        \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                        \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                     \
+	} while (0)
+
+static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
+{
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+	uint64_t b = (uint64_t)len << 56, m;
+	size_t i, left = len & 7, end = len - left;
+
+	for (i = 0; i < end; i += 8) {
+		memcpy(&m, in + i, 8);
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < left; j++)
+		b |= (uint64_t)in[end + j] << (8 * j);
+	v3 ^= b;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint32_t key_hash(const struct cache *c, const char *name, uint16_t qtype)
+{
+	uint8_t buf[DOMAIN_MAX + 8];
+	size_t l = strnlen(name, DOMAIN_MAX + 1);
+	memcpy(buf, name, l);
+	buf[l] = (uint8_t)(qtype >> 8);
+	buf[l + 1] = (uint8_t)qtype;
+	return (uint32_t)siphash13(c->k0, c->k1, buf, l + 2);
+}
+
+/* ---- record sets ---- */
+
+struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply *r,
+			const char *why, uint32_t ttl, uint64_t now)
+{
+	size_t nlen = strlen(name) + 1, size = nlen, tlen = 0, wlen = 0, rlen = 0;
+	enum dns_status st = r ? r->status : DNSR_TEMPFAIL;
+	bool alias = r && r->cnames > 0;
+	const char *target = alias ? r->canon : NULL;
+	const char *reason = r ? (r->why[0] ? r->why : NULL) : why;
+	size_t n = (r && st == DNSR_OK) ? r->n : 0;
+
+	if (n > UINT16_MAX)
+		n = UINT16_MAX;
+	if (target)
+		tlen = strlen(target) + 1;
+	if (reason)
+		wlen = strlen(reason) + 1;
+	if (qtype == DNS_T_MX)
+		for (size_t i = 0; i < n; i++)
+			rlen += 3 + strlen(r->mx[i].host) + 1;
+	else
+		rlen = n * (qtype == DNS_T_A ? 4 : 16);
+	size += tlen + wlen + rlen;
+	if (size > UINT16_MAX)
+		return NULL; /* cannot happen with DNS_MAX_RECORDS, but keep offsets honest */
+
+	struct rrset *s = calloc(1, sizeof(*s) + size);
+	if (!s)
+		return NULL;
+	s->refs = 1;
+	s->qtype = qtype;
+	s->status = (uint8_t)st;
+	s->flags = alias ? RF_ALIAS : 0;
+	s->n = (uint16_t)n;
+	s->size = (uint32_t)(sizeof(*s) + size);
+	s->expires = now + (uint64_t)ttl * 1000;
+	char *p = s->data;
+	memcpy(p, name, nlen);
+	p += nlen;
+	if (target) {
+		s->target_off = (uint16_t)(p - s->data);
+		memcpy(p, target, tlen);
+		p += tlen;
+	}
+	if (reason) {
+		s->why_off = (uint16_t)(p - s->data);
+		memcpy(p, reason, wlen);
+		p += wlen;
+	}
+	s->rec_off = (uint16_t)(p - s->data);
+	for (size_t i = 0; i < n; i++) {
+		if (qtype == DNS_T_MX) {
+			size_t hl = strlen(r->mx[i].host) + 1;
+			*p++ = (char)(r->mx[i].pref >> 8);
+			*p++ = (char)(r->mx[i].pref & 0xff);
+			*p++ = r->mx[i].host_invalid ? 1 : 0;
+			memcpy(p, r->mx[i].host, hl);
+			p += hl;
+		} else {
+			size_t al = qtype == DNS_T_A ? 4 : 16;
+			memcpy(p, r->addr[i], al);
+			p += al;
+		}
+	}
+	return s;
+}
+
+struct rrset *rrset_ref(struct rrset *s)
+{
+	if (s)
+		s->refs++;
+	return s;
+}
+
+void rrset_unref(struct rrset *s)
+{
+	if (s && --s->refs == 0)
+		free(s);
+}
+
+const char *rrset_name(const struct rrset *s)
+{
+	return s->data;
+}
+uint16_t rrset_type(const struct rrset *s)
+{
+	return s->qtype;
+}
+enum dns_status rrset_status(const struct rrset *s)
+{
+	return (enum dns_status)s->status;
+}
+const char *rrset_target(const struct rrset *s)
+{
+	return s->target_off ? s->data + s->target_off : NULL;
+}
+bool rrset_is_alias(const struct rrset *s)
+{
+	return s->flags & RF_ALIAS;
+}
+const char *rrset_why(const struct rrset *s)
+{
+	return s->why_off ? s->data + s->why_off : "";
+}
+size_t rrset_count(const struct rrset *s)
+{
+	return s->n;
+}
+size_t rrset_size(const struct rrset *s)
+{
+	return s->size;
+}
+
+const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid)
+{
+	const char *p = s->data + s->rec_off;
+	if (s->qtype != DNS_T_MX || i >= s->n)
+		return NULL;
+	while (i--)
+		p += 3 + strlen(p + 3) + 1;
+	if (pref)
+		*pref = (uint16_t)(((uint8_t)p[0] << 8) | (uint8_t)p[1]);
+	if (invalid)
+		*invalid = p[2] != 0;
+	return p + 3;
+}
+
+const uint8_t *rrset_addr(const struct rrset *s, size_t i)
+{
+	if ((s->qtype != DNS_T_A && s->qtype != DNS_T_AAAA) || i >= s->n)
+		return NULL;
+	return (const uint8_t *)s->data + s->rec_off + i * (s->qtype == DNS_T_A ? 4 : 16);
+}
+
+uint32_t rrset_ttl_left(const struct rrset *s, uint64_t now)
+{
+	if (s->expires <= now)
+		return 0;
+	return (uint32_t)((s->expires - now + 999) / 1000);
+}
+
+/* ---- the cache ---- */
+
+struct cache *cache_new(uint32_t max_entries)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->max = max_entries;
+	c->nbuckets = 64;
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return NULL;
+	}
+	if (getrandom(&c->k0, sizeof(c->k0), GRND_NONBLOCK) != sizeof(c->k0) ||
+	    getrandom(&c->k1, sizeof(c->k1), GRND_NONBLOCK) != sizeof(c->k1)) {
+		/* Not fatal: fall back to weaker but still per-process keys. */
+		c->k0 = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)c;
+		c->k1 = (uint64_t)clock() ^ (uint64_t)(uintptr_t)&c;
+	}
+	return c;
+}
+
+static void lru_unlink(struct cache *c, struct rrset *s)
+{
+	if (s->lprev)
+		s->lprev->lnext = s->lnext;
+	else
+		c->head = s->lnext;
+	if (s->lnext)
+		s->lnext->lprev = s->lprev;
+	else
+		c->tail = s->lprev;
+	s->lprev = s->lnext = NULL;
+}
+
+static void lru_push_front(struct cache *c, struct rrset *s)
+{
+	s->lprev = NULL;
+	s->lnext = c->head;
+	if (c->head)
+		c->head->lprev = s;
+	c->head = s;
+	if (!c->tail)
+		c->tail = s;
+}
+
+/* Remove s from table and list and drop the cache's reference. */
+static void drop(struct cache *c, struct rrset *s)
+{
+	struct rrset **pp = &c->buckets[s->hash & (c->nbuckets - 1)];
+	while (*pp && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = s->hnext;
+	s->hnext = NULL;
+	lru_unlink(c, s);
+	s->flags &= (uint8_t)~RF_CACHED;
+	c->count--;
+	c->bytes -= s->size;
+	rrset_unref(s);
+}
+
+void cache_clear(struct cache *c)
+{
+	if (!c)
+		return;
+	while (c->head)
+		drop(c, c->head);
+}
+
+void cache_free(struct cache *c)
+{
+	if (!c)
+		return;
+	cache_clear(c);
+	free(c->buckets);
+	free(c);
+}
+
+static void evict_to(struct cache *c, size_t limit)
+{
+	while (c->count > limit && c->tail)
+		drop(c, c->tail);
+}
+
+void cache_set_limit(struct cache *c, uint32_t max_entries)
+{
+	c->max = max_entries;
+	evict_to(c, max_entries);
+}
+
+static struct rrset **find(struct cache *c, const char *name, uint16_t qtype, uint32_t h)
+{
+	struct rrset **pp = &c->buckets[h & (c->nbuckets - 1)];
+	for (; *pp; pp = &(*pp)->hnext)
+		if ((*pp)->hash == h && (*pp)->qtype == qtype && strcmp((*pp)->data, name) == 0)
+			return pp;
+	return pp;
+}
+
+struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint64_t now)
+{
+	uint32_t h = key_hash(c, name, qtype);
+	struct rrset *s = *find(c, name, qtype, h);
+	if (!s)
+		return NULL;
+	if (s->expires <= now) {
+		drop(c, s);
+		return NULL;
+	}
+	lru_unlink(c, s);
+	lru_push_front(c, s);
+	return rrset_ref(s);
+}
+
+static void grow(struct cache *c)
+{
+	size_t nb = c->nbuckets * 2;
+	struct rrset **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return; /* keep working with longer chains */
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		struct rrset *s = c->buckets[i], *next;
+		for (; s; s = next) {
+			next = s->hnext;
+			s->hnext = b[s->hash & (nb - 1)];
+			b[s->hash & (nb - 1)] = s;
+		}
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = nb;
+}
+
+void cache_put(struct cache *c, struct rrset *s, uint64_t now)
+{
+	if (!c->max || s->expires <= now || (s->flags & RF_CACHED))
+		return;
+	uint32_t h = key_hash(c, s->data, s->qtype);
+	struct rrset **pp = find(c, s->data, s->qtype, h);
+	if (*pp)
+		drop(c, *pp);
+	evict_to(c, c->max - 1);
+	s->hash = h;
+	s->flags |= RF_CACHED;
+	rrset_ref(s);
+	pp = &c->buckets[h & (c->nbuckets - 1)];
+	s->hnext = *pp;
+	*pp = s;
+	lru_push_front(c, s);
+	c->count++;
+	c->bytes += s->size;
+	if (c->count > c->nbuckets)
+		grow(c);
+}
+
+size_t cache_entries(const struct cache *c)
+{
+	return c->count;
+}
+
+size_t cache_bytes(const struct cache *c)
+{
+	return c->bytes;
+}

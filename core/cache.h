@@ -1,0 +1,67 @@
+/*
+ * cache.h - the record-set cache: DNS answers keyed by (name, type), kept for their TTL.
+ *
+ * Caching record sets rather than verdicts lets the many domains that share a provider's MX
+ * hosts share those hosts' address lookups.  An entry ("rrset") is one immutable, compact
+ * allocation; it is reference counted so a check in progress keeps the record sets it uses
+ * even if the cache evicts them meanwhile.  Bounded by max_entries with LRU eviction.
+ * The cache never reads the clock: every call is handed `now` (monotonic milliseconds).
+ * Not thread-safe: one cache belongs to one engine, driven by one thread.
+ * Hash keys are randomised per process (SipHash) so hostile names cannot flood a bucket.
+ */
+#ifndef MXSANE_CACHE_H
+#define MXSANE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnsmsg.h"
+
+struct rrset;
+struct cache;
+
+/* Build a record set from a parsed reply (or from a failure: r may be NULL, then status
+ * is DNSR_TEMPFAIL with reason `why`), valid for ttl seconds from now.  The result has one
+ * reference, owned by the caller.  NULL on out of memory. */
+struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply *r,
+			const char *why, uint32_t ttl, uint64_t now);
+struct rrset *rrset_ref(struct rrset *s);
+void rrset_unref(struct rrset *s); /* accepts NULL */
+
+const char *rrset_name(const struct rrset *s);
+uint16_t rrset_type(const struct rrset *s);
+enum dns_status rrset_status(const struct rrset *s);
+/* CNAME target (status DNSR_CNAME) or, for OK answers reached through CNAMEs, the final
+ * owner name; NULL if no alias was involved. */
+const char *rrset_target(const struct rrset *s);
+bool rrset_is_alias(const struct rrset *s);
+const char *rrset_why(const struct rrset *s); /* reason for TEMPFAIL/MALFORMED, or "" */
+size_t rrset_count(const struct rrset *s);
+/* i-th MX record: preference and exchange ("" = root); *invalid set for odd octets */
+const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid);
+/* i-th address, 4 bytes (A) or 16 bytes (AAAA) */
+const uint8_t *rrset_addr(const struct rrset *s, size_t i);
+/* Seconds left to live at `now` (0 when expired). */
+uint32_t rrset_ttl_left(const struct rrset *s, uint64_t now);
+/* Size of the allocation, for memory accounting. */
+size_t rrset_size(const struct rrset *s);
+
+struct cache *cache_new(uint32_t max_entries);
+void cache_free(struct cache *c); /* accepts NULL; entries still referenced elsewhere live on */
+void cache_set_limit(struct cache *c, uint32_t max_entries); /* evicts down to the new limit */
+
+/* Look up a live entry; returns a NEW reference (caller unrefs) or NULL if absent or expired
+ * (an expired entry is dropped).  A hit moves the entry to the front of the LRU. */
+struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint64_t now);
+
+/* Insert s (the cache takes its own reference) until it expires, replacing any entry with
+ * the same key and evicting the least recently used entries over the limit.  An rrset
+ * already expired at now, or max_entries 0: nothing is stored. */
+void cache_put(struct cache *c, struct rrset *s, uint64_t now);
+
+size_t cache_entries(const struct cache *c);
+size_t cache_bytes(const struct cache *c); /* sum of rrset_size of stored entries */
+void cache_clear(struct cache *c);
+
+#endif

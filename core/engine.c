@@ -1,0 +1,1203 @@
+/*
+ * engine.c - one check from request to verdict: skip rules, the MX lookup (following a
+ * CNAME at the domain), concurrent A/AAAA lookups of every target, the deadline, and the
+ * verdict rules in verdict_decide().  Lookups go through the record-set cache and a table of
+ * in-flight queries shared by all checks, so concurrent checks of the same name (or of
+ * domains sharing MX hosts) send one query.
+ */
+#include "engine.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "dnsmsg.h"
+#include "evloop.h"
+#include "resolver.h"
+
+#define MAX_TARGETS   32 /* MX hosts examined per domain, most preferred first */
+#define INFLIGHT_BKTS 1024
+#define FAM_A         0
+#define FAM_AAAA      1
+#define DOMAIN_CHAIN  (-1) /* tidx of the lookups for the domain itself (MX, CNAME chain) */
+
+struct inflight;
+struct check;
+
+/* One check waiting for one in-flight query.  Owned by the in-flight entry; a check that
+ * finishes first just clears chk. */
+struct waiter {
+	struct waiter *next;                /* in the in-flight entry's list */
+	struct waiter *cprev, *cnext;       /* in the check's list */
+	struct check *chk;
+	int tidx, fam;
+};
+
+struct inflight {
+	struct inflight *hnext;
+	struct engine *e;
+	struct waiter *waiters;
+	uint16_t qtype;
+	uint32_t hash;
+	char name[DOMAIN_MAX + 2];
+};
+
+struct famlook {
+	char name[DOMAIN_MAX + 2]; /* name asked now (follows CNAMEs) */
+	unsigned hops;
+	bool pending, alias, temp, done;
+	struct rrset *final; /* last answer (OK/NODATA/NXDOMAIN), or NULL */
+	const char *fail;    /* temporary failure reason (arena) */
+};
+
+struct target {
+	uint16_t pref;
+	char host[DOMAIN_MAX + 2];
+	bool skip;     /* not looked up (IP literal, invalid) */
+	const char *problem_static;
+	struct famlook f[2];
+};
+
+struct check {
+	struct engine *e;
+	struct config *cfg;
+	check_cb cb;
+	void *arg;
+	enum role role;
+	uint64_t start, deadline;
+	struct ev_timer *timer;
+	struct waiter *waiters; /* pending waits of this check */
+	unsigned pending;       /* lookups outstanding */
+	unsigned issuing;       /* >0 while issuing a batch of lookups: do not finish yet */
+	unsigned busy;          /* call depth inside this check: free only at 0 */
+	bool finished;
+
+	char domain[DOMAIN_MAX + 1];
+	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
+	unsigned hops;
+	char visited[DNS_MAX_CNAME + 1][DOMAIN_MAX + 2];
+	struct rrset *mxset; /* final MX answer */
+	bool implicit;
+	const char *chain_fail; /* temporary failure of the domain chain */
+	const char *chain_perm; /* permanent failure (nxdomain) */
+
+	struct target *t;
+	size_t nt, nmx_total;
+
+	uint32_t ttl;
+	bool all_cached, any_rrset;
+
+	struct arena ar;
+	const char *notes[16];
+	size_t nnotes;
+	const char *address; /* sanitised, arena */
+};
+
+struct engine {
+	struct evloop *loop;
+	struct config *cfg;
+	struct resolver *res;
+	struct resolver *retired[4];
+	struct ev_timer *reap_timer;
+	struct cache *cache;
+	struct inflight *fl[INFLIGHT_BKTS];
+	size_t ninflight;
+	bool wait_all, closing;
+	struct engine_stats st;
+	/* DNS outage guard: ring of recent outcomes (1 = dns_error) */
+	uint8_t *ring;
+	size_t ring_size, ring_pos, ring_fill, ring_errors;
+	bool outage;
+};
+
+static void check_finish(struct check *c);
+static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_t qtype);
+
+/* ---------------------------------------------------------------- helpers */
+
+static void add_note(struct check *c, const char *s)
+{
+	if (c->nnotes < sizeof(c->notes) / sizeof(c->notes[0]))
+		c->notes[c->nnotes++] = s;
+}
+
+static uint32_t fnv(const char *s, uint16_t t)
+{
+	uint32_t h = 2166136261u ^ t;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* Printable ASCII copy of network input for replies: controls and non-ASCII become '?',
+ * one pair of surrounding angle brackets is removed, long input is cut with "...". */
+static const char *sanitize(struct arena *ar, const char *s, size_t len)
+{
+	while (len && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
+		s++;
+		len -= 2;
+	}
+	size_t max = 300, n = len > max ? max : len;
+	char *p = arena_alloc(ar, n + 4);
+	if (!p)
+		return "";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		p[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+	}
+	if (len > max)
+		memcpy(p + n, "...", 4);
+	return p;
+}
+
+static uint32_t clamp_ttl(const struct config *cfg, uint32_t ttl)
+{
+	if (ttl < cfg->cache_min_ttl)
+		ttl = cfg->cache_min_ttl;
+	if (ttl > cfg->cache_max_ttl)
+		ttl = cfg->cache_max_ttl;
+	return ttl;
+}
+
+static void account(struct check *c, struct rrset *rs, bool cached)
+{
+	uint32_t left = rrset_ttl_left(rs, evloop_now(c->e->loop));
+	if (!c->any_rrset || left < c->ttl)
+		c->ttl = left;
+	c->any_rrset = true;
+	if (!cached)
+		c->all_cached = false;
+	else
+		c->e->st.cache_hits++;
+}
+
+/* ---------------------------------------------------------------- in-flight queries */
+
+static void waiter_unlink_check(struct waiter *w)
+{
+	struct check *c = w->chk;
+	if (!c)
+		return;
+	if (w->cprev)
+		w->cprev->cnext = w->cnext;
+	else
+		c->waiters = w->cnext;
+	if (w->cnext)
+		w->cnext->cprev = w->cprev;
+	w->cprev = w->cnext = NULL;
+	w->chk = NULL;
+}
+
+static void deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool cached);
+
+static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
+{
+	struct inflight *fl = arg;
+	struct engine *e = fl->e;
+	const struct config *cfg = e->cfg;
+	uint64_t now = evloop_now(e->loop);
+	struct rrset *rs = NULL;
+	struct dns_reply rep;
+
+	/* unlink from the table first: a callback below may ask the same name again */
+	struct inflight **pp = &e->fl[fl->hash % INFLIGHT_BKTS];
+	while (*pp && *pp != fl)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = fl->hnext;
+	e->ninflight--;
+
+	if (abuf) {
+		dns_parse_reply(abuf, alen, fl->name, fl->qtype, &rep);
+		uint32_t ttl;
+		switch (rep.status) {
+		case DNSR_OK:
+		case DNSR_CNAME:
+		case DNSR_NODATA:
+		case DNSR_NXDOMAIN:
+			ttl = clamp_ttl(cfg, rep.has_ttl ? rep.ttl : 0);
+			break;
+		default:
+			ttl = cfg->cache_error_ttl;
+			break;
+		}
+		rs = rrset_new(fl->name, fl->qtype, &rep, NULL, ttl, now);
+		dns_reply_clear(&rep);
+	} else {
+		char why[96];
+		if (status == ARES_ETIMEOUT)
+			snprintf(why, sizeof(why), "no answer from the DNS server (timeout)");
+		else if (status == ARES_ECONNREFUSED)
+			snprintf(why, sizeof(why), "DNS server failure or refusal (%s)",
+				 ares_strerror(status));
+		else
+			snprintf(why, sizeof(why), "DNS lookup failed (%s)", ares_strerror(status));
+		rs = rrset_new(fl->name, fl->qtype, NULL, why,
+			       status == ARES_EDESTRUCTION ? 0 : cfg->cache_error_ttl, now);
+	}
+	if (rs)
+		cache_put(e->cache, rs, now);
+
+	struct waiter *w = fl->waiters, *next;
+	fl->waiters = NULL;
+	for (; w; w = next) {
+		next = w->next;
+		struct check *c = w->chk;
+		if (c) {
+			int tidx = w->tidx, fam = w->fam;
+			waiter_unlink_check(w);
+			c->pending--;
+			if (rs)
+				deliver(c, tidx, fam, rs, false);
+			else
+				deliver(c, tidx, fam, NULL, false); /* out of memory */
+		}
+		free(w);
+	}
+	rrset_unref(rs);
+	free(fl);
+}
+
+static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_t qtype)
+{
+	struct engine *e = c->e;
+	if (e->closing) {
+		deliver(c, tidx, fam, NULL, false);
+		return;
+	}
+	struct rrset *rs = cache_get(e->cache, name, qtype, evloop_now(e->loop));
+	if (rs) {
+		deliver(c, tidx, fam, rs, true);
+		rrset_unref(rs);
+		return;
+	}
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		deliver(c, tidx, fam, NULL, false);
+		return;
+	}
+	uint32_t h = fnv(name, qtype);
+	struct inflight *fl = e->fl[h % INFLIGHT_BKTS];
+	for (; fl; fl = fl->hnext)
+		if (fl->qtype == qtype && fl->hash == h && strcmp(fl->name, name) == 0)
+			break;
+	bool fresh = false;
+	if (!fl) {
+		fl = calloc(1, sizeof(*fl));
+		if (!fl) {
+			free(w);
+			deliver(c, tidx, fam, NULL, false);
+			return;
+		}
+		fl->e = e;
+		fl->qtype = qtype;
+		fl->hash = h;
+		snprintf(fl->name, sizeof(fl->name), "%s", name);
+		fl->hnext = e->fl[h % INFLIGHT_BKTS];
+		e->fl[h % INFLIGHT_BKTS] = fl;
+		e->ninflight++;
+		fresh = true;
+	}
+	w->chk = c;
+	w->tidx = tidx;
+	w->fam = fam;
+	w->next = fl->waiters;
+	fl->waiters = w;
+	w->cnext = c->waiters;
+	if (c->waiters)
+		c->waiters->cprev = w;
+	c->waiters = w;
+	c->pending++;
+	if (fresh) {
+		e->st.queries_sent++;
+		resolver_query(e->res, fl->name, qtype, on_dns, fl);
+	}
+}
+
+/* ---------------------------------------------------------------- the state machine */
+
+static bool target_usable(const struct check *c, const struct target *t, bool *alias);
+
+static void check_free(struct check *c);
+
+static void enter(struct check *c)
+{
+	c->busy++;
+}
+
+/* Leave a call into the check; returns true if the check is gone. */
+static bool leave(struct check *c)
+{
+	if (--c->busy == 0 && c->finished) {
+		check_free(c);
+		return true;
+	}
+	return false;
+}
+
+static bool should_finish(struct check *c)
+{
+	if (c->finished || c->issuing)
+		return false;
+	if (c->pending == 0)
+		return true;
+	if (c->e->wait_all || c->t == NULL)
+		return false;
+	/* The verdict cannot get better than ok once a non-alias target is usable. */
+	for (size_t i = 0; i < c->nt; i++) {
+		bool alias;
+		if (target_usable(c, &c->t[i], &alias) && !alias)
+			return true;
+	}
+	return false;
+}
+
+static void maybe_finish(struct check *c)
+{
+	if (should_finish(c))
+		check_finish(c);
+}
+
+static int cmp_pref(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+	return (int)x->pref - (int)y->pref;
+}
+
+static void start_targets(struct check *c)
+{
+	c->issuing++;
+	for (size_t i = 0; i < c->nt && !c->finished; i++) {
+		struct target *t = &c->t[i];
+		if (t->skip)
+			continue;
+		for (int f = 0; f < 2 && !c->finished; f++) {
+			snprintf(t->f[f].name, sizeof(t->f[f].name), "%s", t->host);
+			t->f[f].pending = true;
+			lookup(c, (int)i, f, t->host, f == FAM_A ? DNS_T_A : DNS_T_AAAA);
+		}
+	}
+	c->issuing--;
+	maybe_finish(c);
+}
+
+static void got_mx(struct check *c, struct rrset *rs)
+{
+	const struct config *cfg = c->cfg;
+	size_t n = rrset_count(rs), nnull = 0;
+	bool null_pref0 = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint16_t pref;
+		const char *h = rrset_mx(rs, i, &pref, NULL);
+		if (h[0] == '\0') {
+			nnull++;
+			if (pref == 0)
+				null_pref0 = true;
+		}
+	}
+	c->nmx_total = n;
+	if (nnull == n && null_pref0) {
+		check_finish(c); /* null MX */
+		return;
+	}
+	if (nnull && nnull < n) {
+		if (cfg->mixed_null_mx == MIXED_NULL_IS_NULL) {
+			add_note(c, "a \".\" (null MX) record is published together with real MX "
+				    "records; treated as null MX (checks.mixed_null_mx)");
+			check_finish(c);
+			return;
+		}
+		add_note(c, "a \".\" (null MX) record is published together with real MX records "
+			    "(RFC 7505 forbids this); it was ignored and the other records checked");
+	}
+	c->t = arena_alloc(&c->ar, sizeof(*c->t) * (n ? n : 1));
+	if (!c->t) {
+		c->chain_fail = "out of memory";
+		check_finish(c);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint16_t pref;
+		bool invalid;
+		const char *h = rrset_mx(rs, i, &pref, &invalid);
+		if (h[0] == '\0' && nnull < n)
+			continue; /* ignored null entry */
+		bool dup = false;
+		for (size_t j = 0; j < c->nt; j++)
+			if (strcmp(c->t[j].host, h) == 0) {
+				dup = true;
+				if (pref < c->t[j].pref)
+					c->t[j].pref = pref;
+			}
+		if (dup)
+			continue;
+		struct target *t = &c->t[c->nt++];
+		t->pref = pref;
+		snprintf(t->host, sizeof(t->host), "%s", h);
+		if (h[0] == '\0') {
+			t->skip = true;
+			t->problem_static = arena_printf(
+				&c->ar, "is not a valid null MX: preference %u, RFC 7505 requires 0",
+				pref);
+		} else if (invalid) {
+			t->skip = true;
+			t->problem_static = "is not a valid host name";
+		} else if (domain_is_ip_literal(h)) {
+			t->skip = true;
+			t->problem_static = "is an IP address written as a host name";
+		}
+	}
+	qsort(c->t, c->nt, sizeof(*c->t), cmp_pref);
+	if (c->nt > MAX_TARGETS) {
+		add_note(c, arena_printf(&c->ar, "only the %d most preferred of %zu MX hosts were "
+						 "checked", MAX_TARGETS, c->nt));
+		c->nt = MAX_TARGETS;
+	}
+	start_targets(c);
+}
+
+static void deliver_chain(struct check *c, struct rrset *rs)
+{
+	if (!rs) {
+		c->chain_fail = "out of memory";
+		check_finish(c);
+		return;
+	}
+	switch (rrset_status(rs)) {
+	case DNSR_CNAME: {
+		const char *tgt = rrset_target(rs);
+		if (++c->hops > DNS_MAX_CNAME) {
+			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
+						     c->domain, DNS_MAX_CNAME);
+			check_finish(c);
+			return;
+		}
+		for (unsigned i = 0; i < c->hops; i++)
+			if (strcmp(c->visited[i], tgt) == 0) {
+				c->chain_fail =
+					arena_printf(&c->ar, "CNAME loop at %s (via %s)", c->domain, tgt);
+				check_finish(c);
+				return;
+			}
+		snprintf(c->visited[c->hops], sizeof(c->visited[0]), "%s", tgt);
+		snprintf(c->cur, sizeof(c->cur), "%s", tgt);
+		lookup(c, DOMAIN_CHAIN, 0, c->cur, DNS_T_MX);
+		return;
+	}
+	case DNSR_OK:
+		if (rrset_is_alias(rs) && rrset_target(rs))
+			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
+		c->mxset = rrset_ref(rs);
+		got_mx(c, rs);
+		return;
+	case DNSR_NODATA:
+		if (rrset_is_alias(rs) && rrset_target(rs))
+			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
+		c->mxset = rrset_ref(rs);
+		/* No MX: the implicit MX is the domain itself (RFC 5321 5.1). */
+		c->implicit = true;
+		c->t = arena_alloc(&c->ar, sizeof(*c->t));
+		if (!c->t) {
+			c->chain_fail = "out of memory";
+			check_finish(c);
+			return;
+		}
+		c->nt = 1;
+		snprintf(c->t[0].host, sizeof(c->t[0].host), "%s", c->cur);
+		start_targets(c);
+		return;
+	case DNSR_NXDOMAIN:
+		c->mxset = rrset_ref(rs);
+		if (rrset_is_alias(rs) && rrset_target(rs))
+			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
+		c->chain_perm = "nxdomain";
+		check_finish(c);
+		return;
+	case DNSR_TEMPFAIL:
+	case DNSR_MALFORMED:
+		c->chain_fail = arena_printf(&c->ar, "MX lookup for %s: %s", c->cur, rrset_why(rs));
+		check_finish(c);
+		return;
+	}
+}
+
+static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
+{
+	struct target *t = &c->t[tidx];
+	struct famlook *f = &t->f[fam];
+
+	if (!rs) {
+		f->pending = false;
+		f->temp = true;
+		f->fail = "out of memory";
+		return;
+	}
+	switch (rrset_status(rs)) {
+	case DNSR_CNAME:
+		f->alias = true;
+		if (++f->hops > DNS_MAX_CNAME) {
+			f->pending = false;
+			f->temp = true;
+			f->fail = "CNAME chain too long or looping";
+			return;
+		}
+		snprintf(f->name, sizeof(f->name), "%s", rrset_target(rs));
+		lookup(c, tidx, fam, f->name, fam == FAM_A ? DNS_T_A : DNS_T_AAAA);
+		return;
+	case DNSR_OK:
+	case DNSR_NODATA:
+	case DNSR_NXDOMAIN:
+		if (rrset_is_alias(rs))
+			f->alias = true;
+		f->pending = false;
+		f->done = true;
+		rrset_unref(f->final);
+		f->final = rrset_ref(rs);
+		return;
+	case DNSR_TEMPFAIL:
+	case DNSR_MALFORMED:
+		f->pending = false;
+		f->temp = true;
+		f->fail = arena_strdup(&c->ar, rrset_why(rs));
+		return;
+	}
+}
+
+static void deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool cached)
+{
+	if (c->finished)
+		return;
+	if (rs)
+		account(c, rs, cached);
+	enter(c);
+	if (tidx == DOMAIN_CHAIN)
+		deliver_chain(c, rs);
+	else
+		deliver_target(c, tidx, fam, rs);
+	maybe_finish(c);
+	leave(c);
+}
+
+static void on_deadline(struct evloop *loop, void *arg)
+{
+	struct check *c = arg;
+	(void)loop;
+	c->timer = NULL;
+	enter(c);
+	if (!c->chain_fail && !c->mxset)
+		c->chain_fail = arena_printf(&c->ar, "no answer for the MX lookup of %s within %u ms",
+					     c->cur, c->cfg->timeout_ms);
+	for (size_t i = 0; i < c->nt; i++)
+		for (int f = 0; f < 2; f++)
+			if (c->t[i].f[f].pending) {
+				c->t[i].f[f].pending = false;
+				c->t[i].f[f].temp = true;
+				c->t[i].f[f].fail = arena_printf(&c->ar, "no answer within %u ms",
+								 c->cfg->timeout_ms);
+			}
+	check_finish(c);
+	leave(c);
+}
+
+/* ---------------------------------------------------------------- verdict rules */
+
+static bool addr_bogus(const struct config *cfg, uint16_t qtype, const uint8_t *a)
+{
+	return netlist_match(&cfg->bogus_networks, qtype == DNS_T_A ? AF_INET : AF_INET6, a);
+}
+
+/* A target is usable if one of its final answers holds a non-bogus address. */
+static bool target_usable(const struct check *c, const struct target *t, bool *alias)
+{
+	bool ok = false;
+	*alias = false;
+	for (int f = 0; f < 2; f++) {
+		const struct famlook *fl = &t->f[f];
+		if (!fl->final || rrset_status(fl->final) != DNSR_OK)
+			continue;
+		for (size_t i = 0; i < rrset_count(fl->final); i++)
+			if (!addr_bogus(c->cfg, rrset_type(fl->final), rrset_addr(fl->final, i))) {
+				ok = true;
+				if (fl->alias)
+					*alias = true;
+			}
+	}
+	/* usable through a non-alias family beats an alias one */
+	if (ok && *alias)
+		for (int f = 0; f < 2; f++) {
+			const struct famlook *fl = &t->f[f];
+			if (fl->final && rrset_status(fl->final) == DNSR_OK && !fl->alias)
+				for (size_t i = 0; i < rrset_count(fl->final); i++)
+					if (!addr_bogus(c->cfg, rrset_type(fl->final),
+							rrset_addr(fl->final, i)))
+						*alias = false;
+		}
+	return ok;
+}
+
+static bool target_temp(const struct target *t)
+{
+	return t->f[0].temp || t->f[1].temp || t->f[0].pending || t->f[1].pending;
+}
+
+static bool target_exists(const struct target *t)
+{
+	for (int f = 0; f < 2; f++)
+		if (t->f[f].final && rrset_status(t->f[f].final) != DNSR_NXDOMAIN)
+			return true;
+	return false;
+}
+
+static size_t target_naddr(const struct target *t)
+{
+	size_t n = 0;
+	for (int f = 0; f < 2; f++)
+		if (t->f[f].final && rrset_status(t->f[f].final) == DNSR_OK)
+			n += rrset_count(t->f[f].final);
+	return n;
+}
+
+/* Plain-words problem of one target, NULL if usable. */
+static const char *target_problem(struct check *c, const struct target *t)
+{
+	bool alias;
+	if (t->problem_static)
+		return t->problem_static;
+	if (target_usable(c, t, &alias))
+		return alias ? "is an alias (CNAME), not a host name (RFC 2181 10.3)" : NULL;
+	if (target_temp(t)) {
+		const char *why = t->f[0].fail ? t->f[0].fail : t->f[1].fail;
+		return arena_printf(&c->ar, "temporary DNS failure: %s",
+				    why ? why : "lookup still pending");
+	}
+	if (!target_exists(t))
+		return "does not exist (NXDOMAIN)";
+	if (target_naddr(t) == 0)
+		return "has no address records";
+	return "has only unusable addresses (loopback, private or reserved)";
+}
+
+/*
+ * The rules, in one place.  "A temporary failure beats a permanent negative": when nothing
+ * usable was found and any lookup that could have produced a usable host failed
+ * temporarily, the verdict is dns_error.
+ */
+static enum verdict verdict_decide(struct check *c, const char **detail)
+{
+	if (c->chain_fail) {
+		*detail = c->chain_fail;
+		return V_DNS_ERROR;
+	}
+	if (c->chain_perm) {
+		*detail = c->hops ? arena_printf(&c->ar, "alias target %s does not exist", c->cur)
+				  : "the domain does not exist";
+		return V_NXDOMAIN;
+	}
+	if (!c->mxset) {
+		*detail = "no answer";
+		return V_DNS_ERROR;
+	}
+	if (!c->t) { /* finished from got_mx: null MX */
+		*detail = "null MX";
+		return V_NULL_MX;
+	}
+	bool any_ok = false, any_alias = false, any_temp = false;
+	const char *alias_host = NULL, *temp_why = NULL;
+	for (size_t i = 0; i < c->nt; i++) {
+		struct target *t = &c->t[i];
+		bool alias;
+		if (t->skip)
+			continue;
+		if (target_usable(c, t, &alias)) {
+			if (alias) {
+				any_alias = true;
+				if (!alias_host)
+					alias_host = t->host;
+			} else {
+				any_ok = true;
+			}
+		} else if (target_temp(t)) {
+			any_temp = true;
+			if (!temp_why)
+				temp_why = arena_printf(&c->ar, "%s: %s", t->host,
+							t->f[0].fail ? t->f[0].fail
+								     : (t->f[1].fail ? t->f[1].fail
+										     : "no answer"));
+		}
+	}
+	if (any_ok) {
+		*detail = "";
+		return V_OK;
+	}
+	if (any_alias) {
+		*detail = arena_printf(&c->ar, "MX target %s is an alias", alias_host);
+		return V_MX_CNAME;
+	}
+	if (any_temp) {
+		*detail = temp_why;
+		return V_DNS_ERROR;
+	}
+	if (c->implicit) {
+		struct target *t = &c->t[0];
+		*detail = target_naddr(t) ? "no MX, and the domain's own addresses are unusable"
+					  : "no MX and no address records";
+		return V_NO_MAIL_HOST;
+	}
+	/* broken MX: summarise the first few problems */
+	char buf[400];
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->nt && i < 3; i++) {
+		const char *p = target_problem(c, &c->t[i]);
+		int n = snprintf(buf + o, sizeof(buf) - o, "%s%s %s", i ? "; " : "",
+				 c->t[i].host[0] ? c->t[i].host : ".", p ? p : "?");
+		if (n < 0 || (size_t)n >= sizeof(buf) - o)
+			break;
+		o += (size_t)n;
+	}
+	if (c->nt > 3 && o + 8 < sizeof(buf))
+		snprintf(buf + o, sizeof(buf) - o, "; ...");
+	*detail = arena_strdup(&c->ar, buf);
+	return V_BROKEN_MX;
+}
+
+static const char *reason_for(struct check *c, enum verdict v, const char *detail)
+{
+	const char *d = c->domain;
+	switch (v) {
+	case V_OK: return arena_printf(&c->ar, "%s has a usable mail server", d);
+	case V_NULL_MX: return arena_printf(&c->ar, "%s does not accept mail (null MX)", d);
+	case V_NXDOMAIN:
+		return c->hops ? arena_printf(&c->ar, "%s does not exist (%s)", d, detail)
+			       : arena_printf(&c->ar, "%s does not exist", d);
+	case V_NO_MAIL_HOST:
+		return arena_printf(&c->ar, "%s has no mail server (%s)", d, detail);
+	case V_BROKEN_MX:
+		return arena_printf(&c->ar, "%s has no usable mail server (%s)", d, detail);
+	case V_MX_CNAME:
+		return arena_printf(&c->ar, "%s is reachable only through an MX alias (%s)", d,
+				    detail);
+	case V_DNS_ERROR:
+		return arena_printf(&c->ar, "temporary DNS failure for %s (%s)", d, detail);
+	case V_SKIPPED:
+	case V__COUNT: break;
+	}
+	return detail;
+}
+
+/* ---------------------------------------------------------------- outage guard */
+
+static void outage_record(struct engine *e, bool dns_error)
+{
+	const struct config *cfg = e->cfg;
+	if (!e->ring || e->ring_size != cfg->outage_window) {
+		free(e->ring);
+		e->ring = calloc(cfg->outage_window, 1);
+		e->ring_size = e->ring ? cfg->outage_window : 0;
+		e->ring_pos = e->ring_fill = e->ring_errors = 0;
+		if (!e->ring)
+			return;
+	}
+	if (e->ring_fill == e->ring_size)
+		e->ring_errors -= e->ring[e->ring_pos];
+	else
+		e->ring_fill++;
+	e->ring[e->ring_pos] = dns_error ? 1 : 0;
+	e->ring_errors += e->ring[e->ring_pos];
+	e->ring_pos = (e->ring_pos + 1) % e->ring_size;
+	/* Judge only once a meaningful sample exists: at least 10 checks. */
+	e->outage = e->ring_fill >= 10 &&
+		    (double)e->ring_errors > cfg->outage_ratio * (double)e->ring_fill;
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void emit(struct check *c, enum verdict v, const char *detail, const char *reason)
+{
+	struct engine *e = c->e;
+	const struct config *cfg = c->cfg;
+	struct check_result r;
+	struct mx_info *mx = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.role = c->role;
+	r.verdict = v;
+	r.configured_action = cfg->actions[v];
+	r.action = r.configured_action;
+	if (v != V_SKIPPED)
+		outage_record(e, v == V_DNS_ERROR);
+	if (v == V_DNS_ERROR) {
+		e->st.dns_errors++;
+		if (e->outage && cfg->on_dns_outage == OUTAGE_ACCEPT && r.action > ACT_WARN) {
+			r.action = ACT_WARN;
+			r.outage = true;
+		}
+	}
+	if (cfg->mode == MODE_MONITOR && r.action > ACT_WARN) {
+		r.action = ACT_WARN;
+		r.monitor = true;
+	}
+	r.reply = (r.action == ACT_TEMPFAIL || r.action == ACT_REJECT)
+			  ? reply_for(v, r.action, c->role)
+			  : (struct reply){0, NULL};
+	r.address = c->address ? c->address : "";
+	r.domain = c->domain;
+	r.reason = reason;
+	r.text = r.address[0] ? arena_printf(&c->ar, "<%s>: %s", r.address, reason)
+			      : arena_strdup(&c->ar, reason);
+	if (r.action == ACT_WARN) {
+		const char *d = detail && detail[0] ? detail : reason;
+		if (r.monitor || r.outage)
+			r.header = arena_printf(&c->ar, "%s %s (%s; would %s%s)", verdict_name(v),
+						c->domain, d, action_name(r.configured_action),
+						r.outage ? ", not applied: DNS outage" : "");
+		else
+			r.header = arena_printf(&c->ar, "%s %s (%s)", verdict_name(v), c->domain, d);
+	}
+	r.ttl = v == V_DNS_ERROR ? cfg->cache_error_ttl : (c->any_rrset ? c->ttl : 0);
+	r.cached = c->any_rrset && c->all_cached;
+	r.ms = (double)(evloop_now(e->loop) - c->start);
+	r.implicit_mx = c->implicit;
+	r.canonical = strcmp(c->cur, c->domain) != 0 && c->cur[0] ? c->cur : NULL;
+
+	if (c->nt) {
+		mx = arena_alloc(&c->ar, sizeof(*mx) * c->nt);
+		for (size_t i = 0; mx && i < c->nt; i++) {
+			struct target *t = &c->t[i];
+			struct mx_info *m = &mx[i];
+			size_t n = target_naddr(t), k = 0;
+			const char **addrs = arena_alloc(&c->ar, sizeof(char *) * (n + 1));
+			bool *bog = arena_alloc(&c->ar, sizeof(bool) * (n + 1));
+			m->pref = t->pref;
+			m->host = t->host;
+			m->usable = target_usable(c, t, &m->alias);
+			m->alias = t->f[0].alias || t->f[1].alias;
+			m->temp = target_temp(t);
+			m->problem = target_problem(c, t);
+			for (int f = 0; f < 2 && addrs && bog; f++) {
+				struct rrset *s = t->f[f].final;
+				if (!s || rrset_status(s) != DNSR_OK)
+					continue;
+				for (size_t j = 0; j < rrset_count(s); j++) {
+					char txt[INET6_ADDRSTRLEN];
+					int af = rrset_type(s) == DNS_T_A ? AF_INET : AF_INET6;
+					inet_ntop(af, rrset_addr(s, j), txt, sizeof(txt));
+					bog[k] = addr_bogus(cfg, rrset_type(s), rrset_addr(s, j));
+					addrs[k++] = arena_strdup(&c->ar, txt);
+				}
+			}
+			m->naddr = addrs && bog ? k : 0;
+			m->addrs = addrs;
+			m->addr_bogus = bog;
+		}
+		r.mx = mx;
+		r.nmx = mx ? c->nt : 0;
+	} else if (c->mxset && v == V_NULL_MX) {
+		/* show the null MX record itself */
+		size_t n = rrset_count(c->mxset);
+		mx = arena_alloc(&c->ar, sizeof(*mx) * (n ? n : 1));
+		for (size_t i = 0; mx && i < n; i++) {
+			mx[i].host = rrset_mx(c->mxset, i, &mx[i].pref, NULL);
+			mx[i].problem = NULL;
+		}
+		r.mx = mx;
+		r.nmx = mx ? n : 0;
+	}
+	r.nnotes = c->nnotes;
+	r.notes = c->notes;
+	c->cb(c->arg, &r);
+}
+
+/* Stop waiting: detach from in-flight queries and the deadline. */
+static void check_detach(struct check *c)
+{
+	struct waiter *w = c->waiters, *next;
+	for (; w; w = next) {
+		next = w->cnext;
+		w->chk = NULL; /* the in-flight entry frees it */
+		w->cprev = w->cnext = NULL;
+	}
+	c->waiters = NULL;
+	if (c->timer)
+		evloop_cancel(c->e->loop, c->timer);
+	c->timer = NULL;
+}
+
+static void check_free(struct check *c)
+{
+	check_detach(c);
+	for (size_t i = 0; i < c->nt; i++)
+		for (int f = 0; f < 2; f++)
+			rrset_unref(c->t[i].f[f].final);
+	rrset_unref(c->mxset);
+	config_unref(c->cfg);
+	arena_free(&c->ar);
+	free(c);
+}
+
+static void check_finish(struct check *c)
+{
+	const char *detail = "";
+	if (c->finished)
+		return;
+	c->finished = true;
+	check_detach(c);
+	enum verdict v = verdict_decide(c, &detail);
+	emit(c, v, detail, reason_for(c, v, detail));
+	/* freed by the outermost leave() */
+}
+
+static void finish_skipped(struct check *c, const char *why)
+{
+	c->finished = true;
+	emit(c, V_SKIPPED, why, why);
+	check_free(c);
+}
+
+/* ---------------------------------------------------------------- public */
+
+struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
+			   void *arg)
+{
+	const struct config *cfg = e->cfg;
+	struct check *c = calloc(1, sizeof(*c));
+	struct addr_parsed ap;
+
+	if (!c) {
+		/* Out of memory: a temporary failure, never a rejection. */
+		struct check_result r;
+		memset(&r, 0, sizeof(r));
+		r.role = req->role;
+		r.verdict = V_DNS_ERROR;
+		r.configured_action = r.action = ACT_TEMPFAIL;
+		r.reply = reply_for(V_DNS_ERROR, ACT_TEMPFAIL, req->role);
+		r.address = r.domain = "";
+		r.reason = r.text = "temporary local failure (out of memory)";
+		cb(arg, &r);
+		return NULL;
+	}
+	c->e = e;
+	c->cfg = config_ref(e->cfg);
+	c->cb = cb;
+	c->arg = arg;
+	c->role = req->role;
+	c->start = evloop_now(e->loop);
+	c->all_cached = true;
+	e->st.checks++;
+
+	if (req->address)
+		c->address = sanitize(&c->ar, req->address, req->address_len);
+
+	if ((req->role == ROLE_SENDER && !cfg->check_sender) ||
+	    (req->role == ROLE_RECIPIENT && !cfg->check_recipient)) {
+		finish_skipped(c, req->role == ROLE_SENDER ? "sender checks are disabled"
+							   : "recipient checks are disabled");
+		return NULL;
+	}
+	if (req->role == ROLE_SENDER && req->authenticated) {
+		finish_skipped(c, "authenticated sender");
+		return NULL;
+	}
+	if (req->client_addr && netlist_match_str(&cfg->skip_clients, req->client_addr)) {
+		finish_skipped(c, arena_printf(&c->ar, "client %s is in skip.clients",
+					       sanitize(&c->ar, req->client_addr,
+							strlen(req->client_addr))));
+		return NULL;
+	}
+	if (req->domain) {
+		char why[128];
+		if (!domain_normalize(req->domain, strlen(req->domain), c->domain, why,
+				      sizeof(why))) {
+			finish_skipped(c, arena_printf(&c->ar, "invalid domain: %s", why));
+			return NULL;
+		}
+	} else {
+		addr_parse(req->address ? req->address : "", req->address ? req->address_len : 0,
+			   &ap);
+		switch (ap.kind) {
+		case ADDR_DOMAIN:
+			snprintf(c->domain, sizeof(c->domain), "%s", ap.domain);
+			break;
+		case ADDR_NULL:
+			finish_skipped(c, req->role == ROLE_SENDER ? "null sender"
+								   : "empty address");
+			return NULL;
+		case ADDR_LITERAL:
+			finish_skipped(c, "address literal");
+			return NULL;
+		case ADDR_NODOMAIN:
+			finish_skipped(c, "address without a domain");
+			return NULL;
+		case ADDR_INVALID:
+			finish_skipped(c, arena_printf(&c->ar, "unparseable address: %s",
+						       ap.reason));
+			return NULL;
+		}
+	}
+	if (domlist_match(&cfg->skip_domains, c->domain)) {
+		finish_skipped(c, arena_printf(&c->ar, "%s is in skip.domains", c->domain));
+		return NULL;
+	}
+
+	snprintf(c->cur, sizeof(c->cur), "%s", c->domain);
+	snprintf(c->visited[0], sizeof(c->visited[0]), "%s", c->domain);
+	c->deadline = c->start + cfg->timeout_ms;
+	enter(c);
+	c->timer = evloop_timer(e->loop, c->deadline, on_deadline, c);
+	if (!c->timer) {
+		c->chain_fail = "out of memory";
+		check_finish(c);
+	} else {
+		lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
+	}
+	if (leave(c))
+		return NULL;
+	return c;
+}
+
+void engine_cancel(struct engine *e, struct check *c)
+{
+	(void)e;
+	if (!c || c->finished)
+		return;
+	c->finished = true;
+	check_detach(c);
+	if (c->busy == 0)
+		check_free(c);
+}
+
+struct engine *engine_new(struct evloop *loop, struct config *cfg, char *err, size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->loop = loop;
+	e->cfg = config_ref(cfg);
+	e->cache = cache_new(cfg->cache_max_entries);
+	if (!e->cache) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	e->res = resolver_new(loop, cfg->servers, cfg->nservers, cfg->timeout_ms, err, errlen);
+	if (!e->res)
+		goto fail;
+	return e;
+fail:
+	engine_free(e);
+	return NULL;
+}
+
+static bool same_resolver(const struct config *a, const struct config *b)
+{
+	if (a->timeout_ms != b->timeout_ms || a->nservers != b->nservers)
+		return false;
+	for (size_t i = 0; i < a->nservers; i++)
+		if (strcmp(a->servers[i], b->servers[i]) != 0)
+			return false;
+	return true;
+}
+
+static void reap(struct evloop *loop, void *arg)
+{
+	struct engine *e = arg;
+	(void)loop;
+	e->reap_timer = NULL;
+	bool again = false;
+	for (size_t i = 0; i < sizeof(e->retired) / sizeof(e->retired[0]); i++) {
+		if (!e->retired[i])
+			continue;
+		if (resolver_pending(e->retired[i]) == 0) {
+			resolver_free(e->retired[i]);
+			e->retired[i] = NULL;
+		} else {
+			again = true;
+		}
+	}
+	if (again)
+		e->reap_timer = evloop_timer(e->loop, evloop_now(e->loop) + 1000, reap, e);
+}
+
+int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t errlen)
+{
+	if (!same_resolver(e->cfg, cfg)) {
+		struct resolver *nr =
+			resolver_new(e->loop, cfg->servers, cfg->nservers, cfg->timeout_ms, err,
+				     errlen);
+		if (!nr)
+			return -1;
+		size_t slot = 0, n = sizeof(e->retired) / sizeof(e->retired[0]);
+		while (slot < n && e->retired[slot])
+			slot++;
+		if (slot == n) { /* too many reloads in flight: cut the oldest short */
+			resolver_free(e->retired[0]);
+			e->retired[0] = NULL;
+			slot = 0;
+		}
+		e->retired[slot] = e->res;
+		e->res = nr;
+		if (!e->reap_timer)
+			e->reap_timer = evloop_timer(e->loop, evloop_now(e->loop), reap, e);
+		/* answers from other servers may differ: start afresh */
+		cache_clear(e->cache);
+	}
+	cache_set_limit(e->cache, cfg->cache_max_entries);
+	config_unref(e->cfg);
+	e->cfg = config_ref(cfg);
+	return 0;
+}
+
+const struct config *engine_config(const struct engine *e)
+{
+	return e->cfg;
+}
+
+void engine_set_wait_all(struct engine *e, bool on)
+{
+	e->wait_all = on;
+}
+
+void engine_get_stats(const struct engine *e, struct engine_stats *st)
+{
+	*st = e->st;
+	st->cache_entries = cache_entries(e->cache);
+	st->cache_bytes = cache_bytes(e->cache);
+	st->inflight = e->ninflight;
+}
+
+void engine_flush_cache(struct engine *e)
+{
+	cache_clear(e->cache);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	e->closing = true;
+	/* Destroying the resolvers runs every pending query's callback with
+	 * ARES_EDESTRUCTION, which completes the checks waiting on them (dns_error). */
+	for (size_t i = 0; i < sizeof(e->retired) / sizeof(e->retired[0]); i++)
+		resolver_free(e->retired[i]);
+	resolver_free(e->res);
+	e->res = NULL;
+	if (e->reap_timer)
+		evloop_cancel(e->loop, e->reap_timer);
+	cache_free(e->cache);
+	free(e->ring);
+	config_unref(e->cfg);
+	free(e);
+}

@@ -1,0 +1,116 @@
+/*
+ * engine.h - the decision engine: from an address and a role to a verdict, an action and
+ * the SMTP reply, with the evidence behind it.
+ *
+ * Flow of one check: parse the address (addr.h), apply the skip rules, then ask DNS (through
+ * the record-set cache and one set of in-flight queries shared by all checks): the MX set of
+ * the domain (following a CNAME at the domain, at most 8 hops), then the A and AAAA records
+ * of every MX target at once (or of the domain itself when it has no MX: the implicit MX).
+ * The verdict rules (RFC 5321 5.1, RFC 7505, RFC 2181 10.3) are applied in one place,
+ * verdict_decide() in engine.c; the action comes from the configuration, the reply from the
+ * table in verdict.h, and `mode = "monitor"` turns reject/tempfail into warn.
+ *
+ * Threading: an engine belongs to one evloop and its thread.  Programs with many threads
+ * (the milter) run the engine in one thread and hand requests over (see bridge.h).
+ * Time: the engine reads evloop_now() of its loop; it never reads the clock itself.
+ */
+#ifndef MXSANE_ENGINE_H
+#define MXSANE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "verdict.h"
+
+struct evloop;
+struct engine;
+struct check;
+
+struct check_request {
+	enum role role;
+	const char *address; /* as received: "<a@b>", "a@b", "<>", ""; or NULL with domain */
+	size_t address_len;  /* bytes of address (it need not be NUL-terminated) */
+	const char *domain;  /* alternatively a bare domain (mxsane-check); NULL otherwise */
+	const char *client_addr; /* textual client IP or NULL: skip.clients */
+	bool authenticated;      /* SASL-authenticated session: sender checks are skipped */
+};
+
+struct mx_info {
+	uint16_t pref;
+	const char *host;      /* "" for a "." (null MX) entry */
+	bool usable;           /* has at least one non-bogus address */
+	bool alias;            /* the exchange is a CNAME */
+	bool temp;             /* a lookup for it failed temporarily */
+	size_t naddr;
+	const char *const *addrs; /* textual addresses, bogus ones included */
+	const bool *addr_bogus;   /* per address */
+	const char *problem;      /* NULL if fine, else plain words */
+};
+
+/* Everything a front-end needs; valid only during the callback (copy what you keep). */
+struct check_result {
+	enum role role;
+	enum verdict verdict;
+	enum action action;            /* what to do: after monitor mode and outage guard */
+	enum action configured_action; /* what the configuration says for the verdict */
+	bool monitor;                  /* action was softened by mode = "monitor" */
+	bool outage;                   /* action was softened by the DNS outage guard */
+	struct reply reply;            /* code/dsn for action tempfail/reject, else {0,NULL} */
+	const char *address;           /* the address as given, sanitised for printing */
+	const char *domain;            /* A-label domain checked ("" if none) */
+	const char *reason;   /* plain words: "example.net does not accept mail (null MX)" */
+	const char *text;     /* reply text: "<bob@example.net>: example.net does not ..." */
+	const char *header;   /* X-MXSane header value for warn: "mx_cname example.net (...)" */
+	uint32_t ttl;         /* seconds this verdict may be cached for */
+	bool cached;          /* every record set came from the cache */
+	double ms;            /* time taken */
+	bool implicit_mx;     /* no MX: the domain's own addresses were used */
+	const char *canonical; /* domain after CNAMEs at the domain, or NULL */
+	size_t nmx;
+	const struct mx_info *mx; /* sorted by preference; for implicit MX one entry */
+	size_t nnotes;
+	const char *const *notes; /* remarks: ignored null MX entry, capped target list, ... */
+};
+
+typedef void (*check_cb)(void *arg, const struct check_result *res);
+
+struct engine_stats {
+	uint64_t checks, cache_hits, queries_sent, dns_errors;
+	size_t cache_entries, cache_bytes, inflight;
+};
+
+/* Create an engine bound to loop, taking a reference to cfg.  NULL with err on failure. */
+struct engine *engine_new(struct evloop *loop, struct config *cfg, char *err, size_t errlen);
+/* Complete every pending check with dns_error ("shutting down"), then free.  NULL ok. */
+void engine_free(struct engine *e);
+
+/* Swap in a new configuration (takes a reference).  Checks already running finish with the
+ * configuration they started with.  The cache is kept (it holds DNS data, not verdicts);
+ * resolver settings that changed take effect for new queries.  0, or -1 with err (the old
+ * configuration stays). */
+int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t errlen);
+const struct config *engine_config(const struct engine *e);
+
+/* When true (mxsane-check), a check waits for every target's lookups to collect full
+ * evidence; otherwise it finishes as soon as the verdict can no longer change. */
+void engine_set_wait_all(struct engine *e, bool on);
+
+/*
+ * Start a check.  cb runs exactly once, in the engine's thread: synchronously before this
+ * returns (skips, answers fully in cache, errors) - then NULL is returned - or later from the
+ * evloop, then a handle is returned that stays valid until cb runs or engine_cancel().
+ * Never fails: out of memory gives a dns_error result (tempfail), never a rejection.
+ */
+struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
+			   void *arg);
+/* Abandon a pending check: cb will not run.  Lookups it started still fill the cache. */
+void engine_cancel(struct engine *e, struct check *c);
+
+void engine_get_stats(const struct engine *e, struct engine_stats *st);
+/* Drop all cached record sets (e.g. after a change of resolver). */
+void engine_flush_cache(struct engine *e);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * log.c - syslog/stderr logging and the structured decision record.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool g_stderr;
+static bool g_debug;
+static enum log_format g_fmt = LOG_FORMAT_KV;
+static char g_ident[64] = "mxsane";
+
+void log_open(const char *ident, bool to_stderr, int facility)
+{
+	snprintf(g_ident, sizeof(g_ident), "%s", ident);
+	g_stderr = to_stderr;
+	if (!to_stderr)
+		openlog(g_ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+void log_set_format(enum log_format fmt)
+{
+	g_fmt = fmt;
+}
+
+void log_set_debug(bool on)
+{
+	g_debug = on;
+}
+
+static void emit_line(int prio, const char *line)
+{
+	if (prio == LOG_DEBUG && !g_debug)
+		return;
+	if (!g_stderr) {
+		syslog(prio, "%s", line);
+		return;
+	}
+	char buf[8192];
+	int n = snprintf(buf, sizeof(buf), "%s[%d]: %s\n", g_ident, (int)getpid(), line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		n = sizeof(buf) - 1;
+		buf[n - 1] = '\n';
+	}
+	ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
+	(void)w;
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* messages can carry network data too: neutralise line breaks */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	emit_line(prio, line);
+}
+
+static bool plain_octet(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=';
+}
+
+size_t log_escape_kv(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+	bool quote = s[0] == '\0';
+	for (const unsigned char *p = (const unsigned char *)s; *p && !quote; p++)
+		if (!plain_octet(*p))
+			quote = true;
+	if (outlen == 0)
+		return 0;
+#define PUT(ch)                                                                               \
+	do {                                                                                  \
+		if (o + 1 < outlen)                                                           \
+			out[o++] = (ch);                                                      \
+	} while (0)
+	if (quote)
+		PUT('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+			PUT((char)*p);
+		} else if (o + 5 < outlen) {
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+		} else {
+			break;
+		}
+	}
+	if (quote)
+		PUT('"');
+	out[o] = '\0';
+	return o;
+}
+
+size_t log_escape_json(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+	if (outlen == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			if (o + 3 >= outlen)
+				break;
+			out[o++] = '\\';
+			out[o++] = (char)*p;
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			/* non-ASCII is escaped too: input may not be valid UTF-8 */
+			if (o + 7 >= outlen)
+				break;
+			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", *p);
+		} else {
+			if (o + 1 >= outlen)
+				break;
+			out[o++] = (char)*p;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+struct sb {
+	char *buf;
+	size_t len, o;
+	enum log_format fmt;
+	bool first;
+};
+
+static void sb_raw(struct sb *b, const char *s)
+{
+	size_t l = strlen(s);
+	if (b->o + l >= b->len)
+		l = b->len - b->o - 1;
+	memcpy(b->buf + b->o, s, l);
+	b->o += l;
+	b->buf[b->o] = '\0';
+}
+
+static void sb_key(struct sb *b, const char *k)
+{
+	if (b->fmt == LOG_FORMAT_JSON) {
+		sb_raw(b, b->first ? "\"" : ",\"");
+		sb_raw(b, k);
+		sb_raw(b, "\":");
+	} else {
+		if (!b->first)
+			sb_raw(b, " ");
+		sb_raw(b, k);
+		sb_raw(b, "=");
+	}
+	b->first = false;
+}
+
+static void sb_str(struct sb *b, const char *k, const char *v)
+{
+	char esc[2048];
+	if (!v)
+		return;
+	sb_key(b, k);
+	if (b->fmt == LOG_FORMAT_JSON) {
+		log_escape_json(esc, sizeof(esc), v);
+		sb_raw(b, "\"");
+		sb_raw(b, esc);
+		sb_raw(b, "\"");
+	} else {
+		log_escape_kv(esc, sizeof(esc), v);
+		sb_raw(b, esc);
+	}
+}
+
+static void sb_num(struct sb *b, const char *k, const char *v)
+{
+	sb_key(b, k);
+	sb_raw(b, v);
+}
+
+size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
+			   const struct log_ctx *ctx, const struct check_result *r)
+{
+	struct sb b = {.buf = buf, .len = len, .o = 0, .fmt = fmt, .first = true};
+	char tmp[64], mx[1024];
+
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	if (fmt == LOG_FORMAT_JSON)
+		sb_raw(&b, "{");
+	if (ctx && ctx->queue_id)
+		sb_str(&b, "queue_id", ctx->queue_id);
+	sb_str(&b, "verdict", verdict_name(r->verdict));
+	sb_str(&b, "action", action_name(r->action));
+	if (r->action != r->configured_action)
+		sb_str(&b, "would", action_name(r->configured_action));
+	if (r->monitor)
+		sb_str(&b, "mode", "monitor");
+	if (r->outage)
+		sb_str(&b, "outage", "accept");
+	sb_str(&b, "role", role_name(r->role));
+	sb_str(&b, "domain", r->domain && r->domain[0] ? r->domain : NULL);
+	if (r->reply.code) {
+		snprintf(tmp, sizeof(tmp), "%d %s", r->reply.code, r->reply.dsn);
+		sb_str(&b, "reply", tmp);
+	}
+	if (r->nmx || r->implicit_mx) {
+		size_t o = 0;
+		mx[0] = '\0';
+		if (r->implicit_mx)
+			o += (size_t)snprintf(mx, sizeof(mx), "implicit");
+		for (size_t i = 0; i < r->nmx && !r->implicit_mx && o + 1 < sizeof(mx); i++) {
+			int n = snprintf(mx + o, sizeof(mx) - o, "%s%u %s%s", i ? "," : "",
+					 r->mx[i].pref, r->mx[i].host[0] ? r->mx[i].host : ".",
+					 r->mx[i].problem && !r->mx[i].usable ? "!" : "");
+			if (n < 0)
+				break;
+			o += (size_t)n;
+		}
+		if (o >= sizeof(mx))
+			mx[sizeof(mx) - 1] = '\0';
+		sb_str(&b, "mx", mx);
+	}
+	snprintf(tmp, sizeof(tmp), "%u", r->ttl);
+	sb_num(&b, "ttl", tmp);
+	sb_str(&b, "cache", r->cached ? "hit" : "miss");
+	snprintf(tmp, sizeof(tmp), "%.1f", r->ms);
+	sb_num(&b, "ms", tmp);
+	if (ctx) {
+		sb_str(&b, "instance", ctx->instance);
+		sb_str(&b, "client_addr", ctx->client_addr);
+		sb_str(&b, "client_name", ctx->client_name);
+		sb_str(&b, "helo", ctx->helo);
+		sb_str(&b, "sender", ctx->sender);
+		sb_str(&b, "recipient", ctx->recipient);
+	}
+	sb_str(&b, "reason", r->reason);
+	if (fmt == LOG_FORMAT_JSON)
+		sb_raw(&b, "}");
+	return b.o;
+}
+
+void log_decision(const struct log_ctx *ctx, const struct check_result *r)
+{
+	char line[4096];
+	log_format_decision(line, sizeof(line), g_fmt, ctx, r);
+	emit_line(r->action == ACT_ACCEPT ? LOG_INFO : LOG_WARNING, line);
+}

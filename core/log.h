@@ -1,0 +1,49 @@
+/*
+ * log.h - logging: syslog (facility from the configuration) or stderr in the foreground,
+ * and the one-line structured record of every decision (key=value or JSON lines).
+ *
+ * Values from the network (addresses, HELO names, DNS data) are escaped so a log line
+ * cannot be forged: in key=value lines, values with spaces, quotes or '=' are quoted, and
+ * control characters, backslash, quote and non-ASCII octets are written as \xHH.
+ * All functions are thread-safe (a line is written with one write(2) or one syslog call).
+ */
+#ifndef MXSANE_LOG_H
+#define MXSANE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "engine.h"
+
+/* to_stderr: write "PROG[pid]: message" lines to stderr instead of syslog. */
+void log_open(const char *ident, bool to_stderr, int facility);
+void log_set_format(enum log_format fmt);
+void log_set_debug(bool on); /* LOG_DEBUG messages are dropped unless on */
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Context the front-end knows; any field may be NULL. */
+struct log_ctx {
+	const char *instance;    /* policy: instance attribute */
+	const char *queue_id;
+	const char *client_addr;
+	const char *client_name;
+	const char *helo;
+	const char *sender;
+	const char *recipient;
+};
+
+/* Format the decision record into buf (always NUL-terminated; cut if too long).
+ * Returns the length written. */
+size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
+			   const struct log_ctx *ctx, const struct check_result *r);
+/* Format and log at LOG_INFO (LOG_WARNING when the action is not accept). */
+void log_decision(const struct log_ctx *ctx, const struct check_result *r);
+
+/* Escape s for a key=value log value (quoted if needed).  Returns bytes written. */
+size_t log_escape_kv(char *out, size_t outlen, const char *s);
+/* Escape s as the inside of a JSON string. */
+size_t log_escape_json(char *out, size_t outlen, const char *s);
+
+#endif

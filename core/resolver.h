@@ -1,0 +1,44 @@
+/*
+ * resolver.h - asynchronous DNS queries through c-ares 1.18, driven by an evloop.
+ *
+ * Asks the configured servers directly (never /etc/hosts, no search list).  c-ares' own
+ * retry timing is bounded by the configured budget: per-try timeout = budget / 4, three
+ * tries; the caller (engine) enforces the overall deadline of a verdict on top.  Truncated
+ * UDP answers are retried over TCP by c-ares (EDNS stays off).
+ * One resolver belongs to one evloop thread.
+ */
+#ifndef MXSANE_RESOLVER_H
+#define MXSANE_RESOLVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evloop;
+struct resolver;
+
+/* Result of one query: status is an ARES_* code.  For ARES_SUCCESS, ARES_ENODATA and
+ * ARES_ENOTFOUND, abuf holds the raw reply (parse it with dns_parse_reply); for other
+ * codes abuf is NULL and the failure is temporary. */
+typedef void (*resolver_cb)(void *arg, int status, const uint8_t *abuf, size_t alen);
+
+/* servers: "IP", "IP:PORT", "[IPv6]:PORT" strings; n == 0 uses /etc/resolv.conf.
+ * On failure returns NULL with a reason in err. */
+struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t n,
+			      unsigned budget_ms, char *err, size_t errlen);
+/* Callbacks of pending queries run with ARES_EDESTRUCTION.  Accepts NULL. */
+void resolver_free(struct resolver *r);
+
+/* Start a query (class IN).  The callback runs later from the evloop, never from inside
+ * this call... except when c-ares fails the query immediately (then it runs at once). */
+void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolver_cb cb,
+		    void *arg);
+
+size_t resolver_pending(const struct resolver *r);
+/* Queries sent so far (for statistics and benchmarks). */
+uint64_t resolver_sent(const struct resolver *r);
+
+/* One-time process initialisation (ares_library_init): call from main() before any
+ * thread is created.  0 or an ARES_* error. */
+int resolver_library_init(void);
+
+#endif
