@@ -16,6 +16,9 @@
 #                         directly, not in $(...): skip must run in the script's own shell)
 #   json_get JSON KEY     print one field of a JSON object: strings raw, null as "null",
 #                         everything else as JSON; KEY may be a path "mx.0.host"; "#mx" = length
+#   json_fields JSON      parse one JSON object into the associative array JF, flattened:
+#                         JF[verdict], JF[mx.0.host], JF[#mx] (length of a list), JF[_error]
+#                         (set only when JSON is not an object); values as json_get prints them
 #   ok NAME | not_ok NAME DETAIL | assert_eq NAME EXPECTED ACTUAL | assert_match NAME ERE ACTUAL
 #   finish                print "N passed, N failed"; exit 1 if any assertion failed, else 0
 #   skip REASON           exit 77 (tests/run-all shows the last line of the log as the reason)
@@ -234,6 +237,45 @@ elif isinstance(v, str):
 else:
     print(json.dumps(v, sort_keys=True))
 ' "$1" "$2"
+}
+
+declare -gA JF=()
+json_fields() {
+	local k v
+	JF=()
+	while IFS=$'\t' read -r k v; do
+		JF[$k]=$v
+	done < <("$PY" -c '
+import json, sys
+def out(k, v):
+    if v is None:
+        v = "null"
+    elif isinstance(v, bool):
+        v = "true" if v else "false"
+    elif isinstance(v, str):
+        pass
+    else:
+        v = json.dumps(v, sort_keys=True)
+    v = v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    print("%s\t%s" % (k, v))
+def walk(prefix, v):
+    out(prefix, v)
+    if isinstance(v, list):
+        out("#" + prefix, len(v))
+        for i, x in enumerate(v):
+            walk("%s.%d" % (prefix, i), x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            walk("%s.%s" % (prefix, k), x)
+try:
+    o = json.loads(sys.argv[1])
+except ValueError as e:
+    out("_error", "not JSON: %s" % e); sys.exit(0)
+if not isinstance(o, dict):
+    out("_error", "not a JSON object"); sys.exit(0)
+for k, x in o.items():
+    walk(k, x)
+' "$1")
 }
 
 ok() {
