@@ -1,0 +1,189 @@
+/*
+ * test_cache.c - record-set cache with a controlled clock: expiry, LRU eviction, replacement,
+ * reference counting across eviction, and record packing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cache.h"
+
+static struct rrset *mk_a(const char *name, uint8_t last, uint32_t ttl, uint64_t now)
+{
+	struct dns_reply r;
+	uint8_t addr[1][16] = {{10, 0, 0, last}};
+	memset(&r, 0, sizeof(r));
+	r.status = DNSR_OK;
+	r.n = 1;
+	r.addr = addr;
+	struct rrset *s = rrset_new(name, DNS_T_A, &r, NULL, ttl, now);
+	assert_non_null(s);
+	return s;
+}
+
+static void test_expiry_with_controlled_clock(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(10);
+	struct rrset *s = mk_a("h.example", 1, 2, 1000);
+	cache_put(c, s, 1000);
+	rrset_unref(s);
+
+	struct rrset *g = cache_get(c, "h.example", DNS_T_A, 2999);
+	assert_non_null(g);
+	assert_int_equal(rrset_ttl_left(g, 2999), 1);
+	rrset_unref(g);
+	assert_null(cache_get(c, "h.example", DNS_T_A, 3000)); /* expired at exactly 2 s */
+	assert_int_equal(cache_entries(c), 0);
+	assert_null(cache_get(c, "h.example", DNS_T_AAAA, 1000)); /* other type */
+	cache_free(c);
+}
+
+static void test_zero_ttl_not_stored(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(10);
+	struct rrset *s = mk_a("h.example", 1, 0, 1000);
+	cache_put(c, s, 1000);
+	assert_int_equal(cache_entries(c), 0);
+	rrset_unref(s);
+	cache_free(c);
+
+	c = cache_new(0); /* caching disabled */
+	s = mk_a("h.example", 1, 60, 1000);
+	cache_put(c, s, 1000);
+	assert_int_equal(cache_entries(c), 0);
+	rrset_unref(s);
+	cache_free(c);
+}
+
+static void test_lru_eviction(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(3);
+	const char *names[] = {"a.x", "b.x", "c.x", "d.x"};
+	for (int i = 0; i < 3; i++) {
+		struct rrset *s = mk_a(names[i], (uint8_t)i, 60, 0);
+		cache_put(c, s, 0);
+		rrset_unref(s);
+	}
+	/* touch a.x so b.x is the least recently used */
+	rrset_unref(cache_get(c, "a.x", DNS_T_A, 1));
+	struct rrset *s = mk_a("d.x", 4, 60, 1);
+	cache_put(c, s, 1);
+	rrset_unref(s);
+	assert_int_equal(cache_entries(c), 3);
+	assert_null(cache_get(c, "b.x", DNS_T_A, 2));
+	struct rrset *g;
+	assert_non_null(g = cache_get(c, "a.x", DNS_T_A, 2));
+	rrset_unref(g);
+	assert_non_null(g = cache_get(c, "c.x", DNS_T_A, 2));
+	rrset_unref(g);
+	assert_non_null(g = cache_get(c, "d.x", DNS_T_A, 2));
+	rrset_unref(g);
+
+	cache_set_limit(c, 1);
+	assert_int_equal(cache_entries(c), 1);
+	cache_free(c);
+}
+
+static void test_replace_and_refcount(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(2);
+	struct rrset *old = mk_a("h.x", 1, 60, 0);
+	cache_put(c, old, 0);
+	/* a check still holds `old` while it is replaced and evicted */
+	struct rrset *nu = mk_a("h.x", 2, 60, 0);
+	cache_put(c, nu, 0);
+	rrset_unref(nu);
+	assert_int_equal(cache_entries(c), 1);
+	assert_int_equal(rrset_addr(old, 0)[3], 1); /* still valid */
+	rrset_unref(old);
+	struct rrset *g = cache_get(c, "h.x", DNS_T_A, 1);
+	assert_int_equal(rrset_addr(g, 0)[3], 2);
+	cache_clear(c);
+	assert_int_equal(rrset_addr(g, 0)[3], 2); /* outlives the cache entry */
+	rrset_unref(g);
+	assert_int_equal(cache_bytes(c), 0);
+	cache_free(c);
+}
+
+static void test_mx_packing(void **state)
+{
+	(void)state;
+	struct dns_mx mx[3] = {{10, "mx1.example", false}, {0, "", false}, {65535, "odd", true}};
+	struct dns_reply r;
+	memset(&r, 0, sizeof(r));
+	r.status = DNSR_OK;
+	r.n = 3;
+	r.mx = mx;
+	r.cnames = 1;
+	strcpy(r.canon, "canon.example");
+	struct rrset *s = rrset_new("alias.example", DNS_T_MX, &r, NULL, 60, 0);
+	uint16_t pref;
+	bool inv;
+	assert_int_equal(rrset_count(s), 3);
+	assert_string_equal(rrset_mx(s, 0, &pref, &inv), "mx1.example");
+	assert_int_equal(pref, 10);
+	assert_false(inv);
+	assert_string_equal(rrset_mx(s, 1, &pref, &inv), "");
+	assert_int_equal(pref, 0);
+	assert_string_equal(rrset_mx(s, 2, &pref, &inv), "odd");
+	assert_int_equal(pref, 65535);
+	assert_true(inv);
+	assert_null(rrset_mx(s, 3, &pref, &inv));
+	assert_true(rrset_is_alias(s));
+	assert_string_equal(rrset_target(s), "canon.example");
+	assert_string_equal(rrset_name(s), "alias.example");
+	rrset_unref(s);
+
+	s = rrset_new("fail.example", DNS_T_MX, NULL, "server failure", 30, 0);
+	assert_int_equal(rrset_status(s), DNSR_TEMPFAIL);
+	assert_string_equal(rrset_why(s), "server failure");
+	assert_int_equal(rrset_count(s), 0);
+	rrset_unref(s);
+}
+
+static void test_many_entries(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(5000);
+	char name[64];
+	for (int i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "host%d.example", i);
+		struct rrset *s = mk_a(name, (uint8_t)i, 60, 0);
+		cache_put(c, s, 0);
+		rrset_unref(s);
+	}
+	assert_int_equal(cache_entries(c), 5000);
+	for (int i = 15000; i < 20000; i++) {
+		snprintf(name, sizeof(name), "host%d.example", i);
+		struct rrset *g = cache_get(c, name, DNS_T_A, 1);
+		assert_non_null(g);
+		assert_int_equal(rrset_addr(g, 0)[3], (uint8_t)i);
+		rrset_unref(g);
+	}
+	snprintf(name, sizeof(name), "host%d.example", 14999);
+	assert_null(cache_get(c, name, DNS_T_A, 1));
+	cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_expiry_with_controlled_clock),
+		cmocka_unit_test(test_zero_ttl_not_stored),
+		cmocka_unit_test(test_lru_eviction),
+		cmocka_unit_test(test_replace_and_refcount),
+		cmocka_unit_test(test_mx_packing),
+		cmocka_unit_test(test_many_entries),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
