@@ -27,8 +27,9 @@ struct rrset {
 	char data[];
 };
 
-#define RF_ALIAS  0x01
-#define RF_CACHED 0x02
+#define RF_ALIAS        0x01
+#define RF_CACHED       0x02
+#define RF_CNAMES_SHIFT 4 /* bits 4..7: CNAME hops in the reply */
 
 struct cache {
 	struct rrset **buckets;
@@ -117,7 +118,8 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 	s->refs = 1;
 	s->qtype = qtype;
 	s->status = (uint8_t)st;
-	s->flags = alias ? RF_ALIAS : 0;
+	unsigned hops = r ? (r->cnames > 15 ? 15 : r->cnames) : 0;
+	s->flags = (uint8_t)((alias ? RF_ALIAS : 0) | (hops << RF_CNAMES_SHIFT));
 	s->n = (uint16_t)n;
 	s->size = (uint32_t)(sizeof(*s) + size);
 	s->expires = now + (uint64_t)ttl * 1000;
@@ -184,6 +186,10 @@ const char *rrset_target(const struct rrset *s)
 bool rrset_is_alias(const struct rrset *s)
 {
 	return s->flags & RF_ALIAS;
+}
+unsigned rrset_cnames(const struct rrset *s)
+{
+	return s->flags >> RF_CNAMES_SHIFT;
 }
 const char *rrset_why(const struct rrset *s)
 {

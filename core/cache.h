@@ -36,6 +36,8 @@ enum dns_status rrset_status(const struct rrset *s);
  * owner name; NULL if no alias was involved. */
 const char *rrset_target(const struct rrset *s);
 bool rrset_is_alias(const struct rrset *s);
+/* CNAME records followed inside the reply this set came from (0..DNS_MAX_CNAME). */
+unsigned rrset_cnames(const struct rrset *s);
 const char *rrset_why(const struct rrset *s); /* reason for TEMPFAIL/MALFORMED, or "" */
 size_t rrset_count(const struct rrset *s);
 /* i-th MX record: preference and exchange ("" = root); *invalid set for odd octets */

@@ -79,7 +79,8 @@ struct check {
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
-	unsigned hops;
+	unsigned hops; /* CNAME hops at the domain, counted across replies */
+	unsigned nvisited;
 	char visited[DNS_MAX_CNAME + 1][DOMAIN_MAX + 2];
 	struct rrset *mxset; /* final MX answer */
 	bool implicit;
@@ -478,24 +479,43 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 	switch (rrset_status(rs)) {
 	case DNSR_CNAME: {
 		const char *tgt = rrset_target(rs);
-		if (++c->hops > DNS_MAX_CNAME) {
+		c->hops += rrset_cnames(rs);
+		if (c->hops > DNS_MAX_CNAME) {
 			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
 						     c->domain, DNS_MAX_CNAME);
 			check_finish(c);
 			return;
 		}
-		for (unsigned i = 0; i < c->hops; i++)
+		for (unsigned i = 0; i < c->nvisited; i++)
 			if (strcmp(c->visited[i], tgt) == 0) {
 				c->chain_fail =
 					arena_printf(&c->ar, "CNAME loop at %s (via %s)", c->domain, tgt);
 				check_finish(c);
 				return;
 			}
-		snprintf(c->visited[c->hops], sizeof(c->visited[0]), "%s", tgt);
+		snprintf(c->visited[c->nvisited++], sizeof(c->visited[0]), "%s", tgt);
 		snprintf(c->cur, sizeof(c->cur), "%s", tgt);
 		lookup(c, DOMAIN_CHAIN, 0, c->cur, DNS_T_MX);
 		return;
 	}
+	case DNSR_OK:
+	case DNSR_NODATA:
+	case DNSR_NXDOMAIN:
+		c->hops += rrset_cnames(rs);
+		if (c->hops > DNS_MAX_CNAME) {
+			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
+						     c->domain, DNS_MAX_CNAME);
+			check_finish(c);
+			return;
+		}
+		break;
+	case DNSR_TEMPFAIL:
+	case DNSR_MALFORMED:
+		c->chain_fail = arena_printf(&c->ar, "MX lookup for %s: %s", c->cur, rrset_why(rs));
+		check_finish(c);
+		return;
+	}
+	switch (rrset_status(rs)) {
 	case DNSR_OK:
 		if (rrset_is_alias(rs) && rrset_target(rs))
 			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
@@ -525,10 +545,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 		c->chain_perm = "nxdomain";
 		check_finish(c);
 		return;
-	case DNSR_TEMPFAIL:
-	case DNSR_MALFORMED:
-		c->chain_fail = arena_printf(&c->ar, "MX lookup for %s: %s", c->cur, rrset_why(rs));
-		check_finish(c);
+	default:
 		return;
 	}
 }
@@ -547,7 +564,8 @@ static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
 	switch (rrset_status(rs)) {
 	case DNSR_CNAME:
 		f->alias = true;
-		if (++f->hops > DNS_MAX_CNAME) {
+		f->hops += rrset_cnames(rs);
+		if (f->hops > DNS_MAX_CNAME) {
 			f->pending = false;
 			f->temp = true;
 			f->fail = "CNAME chain too long or looping";
@@ -561,7 +579,13 @@ static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
 	case DNSR_NXDOMAIN:
 		if (rrset_is_alias(rs))
 			f->alias = true;
+		f->hops += rrset_cnames(rs);
 		f->pending = false;
+		if (f->hops > DNS_MAX_CNAME) {
+			f->temp = true;
+			f->fail = "CNAME chain too long or looping";
+			return;
+		}
 		f->done = true;
 		rrset_unref(f->final);
 		f->final = rrset_ref(rs);
@@ -1053,6 +1077,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 
 	snprintf(c->cur, sizeof(c->cur), "%s", c->domain);
 	snprintf(c->visited[0], sizeof(c->visited[0]), "%s", c->domain);
+	c->nvisited = 1;
 	c->deadline = c->start + cfg->timeout_ms;
 	enter(c);
 	c->timer = evloop_timer(e->loop, c->deadline, on_deadline, c);

@@ -101,22 +101,59 @@ size_t log_escape_kv(char *out, size_t outlen, const char *s)
 	return o;
 }
 
+/* Length of the valid UTF-8 sequence at p (2..4), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	size_t n;
+	unsigned cp;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, out of range or surrogate */
+	return n;
+}
+
 size_t log_escape_json(char *out, size_t outlen, const char *s)
 {
 	size_t o = 0;
 	if (outlen == 0)
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		size_t u;
 		if (*p == '"' || *p == '\\') {
 			if (o + 3 >= outlen)
 				break;
 			out[o++] = '\\';
 			out[o++] = (char)*p;
+		} else if (*p >= 0x80 && (u = utf8_seq(p)) > 0) {
+			/* valid UTF-8 passes through; JSON is UTF-8 */
+			if (o + u + 1 >= outlen)
+				break;
+			memcpy(out + o, p, u);
+			o += u;
+			p += u - 1;
 		} else if (*p < 0x20 || *p >= 0x7f) {
-			/* non-ASCII is escaped too: input may not be valid UTF-8 */
+			/* control characters, DEL and invalid UTF-8 octets (as U+FFFD) */
 			if (o + 7 >= outlen)
 				break;
-			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", *p);
+			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x",
+					      *p >= 0x80 ? 0xfffdu : *p);
 		} else {
 			if (o + 1 >= outlen)
 				break;
