@@ -52,7 +52,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check unit integration install clean format print-build
+.PHONY: all check unit integration install clean format print-build deps
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
@@ -99,6 +99,13 @@ install: all
 	  if [ -f $(BUILD)/$$p ]; then install -m 755 $(BUILD)/$$p $(DESTDIR)$(SBINDIR)/; fi; done
 	install -m 644 conf/mxsane.conf $(DESTDIR)$(SYSCONFDIR)/mxsane/mxsane.conf
 	for m in man/*.[158]; do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+# Install the Debian 12 packages needed to build and test (root).
+deps:
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		$$(grep -v '^#' .ci/packages.txt)
 
 format:
 	clang-format -i core/*.[ch] cli/*.c $(wildcard milter/*.[ch] policy/*.[ch]) tests/unit/*.c
