@@ -7,6 +7,8 @@
 #   PY                    /usr/bin/python3 (never the pyenv one on PATH)
 #   start_bg NAME CMD...  start CMD in the background, output to $T_DIR/NAME.log, PID tracked
 #   track_pid PID         have the EXIT trap stop PID (for processes started some other way)
+#   at_cleanup CMD        have the EXIT trap run CMD (a function name, no arguments) before it
+#                         stops the tracked PIDs; last registered runs first (stop_postfix...)
 #   stop_pid PID          stop one tracked process now (TERM, then KILL after 5 s)
 #   free_port             print a port that is free for TCP and UDP on 127.0.0.1
 #   wait_port PORT [tcp|udp]   wait (max ~10 s) until something listens there; 1 on timeout
@@ -20,7 +22,8 @@
 #                         JF[verdict], JF[mx.0.host], JF[#mx] (length of a list), JF[_error]
 #                         (set only when JSON is not an object); values as json_get prints them
 #   ok NAME | not_ok NAME DETAIL | assert_eq NAME EXPECTED ACTUAL | assert_match NAME ERE ACTUAL
-#   finish                print "N passed, N failed"; exit 1 if any assertion failed, else 0
+#   finish                list the failed assertions again, print "N passed, N failed";
+#                         exit 1 if any assertion failed, else 0
 #   skip REASON           exit 77 (tests/run-all shows the last line of the log as the reason)
 #
 # The EXIT trap stops everything the script started (tracked PIDs: TERM, wait, then KILL) and
@@ -48,6 +51,7 @@ T_DIR="$(mktemp -d "${TMPDIR:-/tmp}/mxs-${_T_NAME}.XXXXXX")" || {
 export T_DIR
 
 _T_PIDS=()
+_T_HOOKS=()
 _T_PASS=0
 _T_FAIL=0
 _T_PORTS=" "
@@ -73,6 +77,10 @@ _t_stop() {
 _t_cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM HUP
+	local i
+	for ((i = ${#_T_HOOKS[@]} - 1; i >= 0; i--)); do
+		"${_T_HOOKS[$i]}" || echo "# cleanup hook ${_T_HOOKS[$i]} failed" >&2
+	done
 	for pid in "${_T_PIDS[@]+"${_T_PIDS[@]}"}"; do
 		_t_stop "$pid"
 	done
@@ -92,6 +100,10 @@ trap 'exit 129' HUP
 
 track_pid() {
 	_T_PIDS+=("$1")
+}
+
+at_cleanup() {
+	_T_HOOKS+=("$1")
 }
 
 stop_pid() {
@@ -283,9 +295,11 @@ ok() {
 	echo "ok - $1"
 }
 
+_T_FAILED=()
 not_ok() {
 	_T_FAIL=$((_T_FAIL + 1))
 	echo "not ok - $1: ${2:-}"
+	_T_FAILED+=("not ok - $1: ${2:-}")
 }
 
 assert_eq() {
@@ -305,6 +319,11 @@ assert_match() {
 }
 
 finish() {
+	# repeated at the end, where tests/run-all's tail of the log shows them
+	if [ "$_T_FAIL" -gt 0 ]; then
+		echo "---- failed assertions ----"
+		printf '%s\n' "${_T_FAILED[@]}"
+	fi
 	echo "$_T_PASS passed, $_T_FAIL failed"
 	[ "$_T_FAIL" -eq 0 ] && exit 0
 	exit 1
