@@ -24,7 +24,12 @@ ifeq ($(SANITIZE),1)
 CC         := clang
 SANFLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 endif
-BUILD      ?= build$(if $(filter 1,$(SANITIZE)),-san)
+ifeq ($(FUZZ),1)
+CC         := clang
+SANFLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer
+endif
+BUILD      ?= build$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(FUZZ)),-fuzz)
 
 ALL_CPPFLAGS := -D_GNU_SOURCE -DMXSANE_VERSION='"$(VERSION)"' \
                 -DMXSANE_SYSCONFDIR='"$(SYSCONFDIR)"' -Icore \
@@ -49,10 +54,13 @@ endif
 
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay-%)
+FUZZ_SECONDS ?= 60
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check unit integration install clean format print-build deps
+.PHONY: all check unit integration install clean format print-build deps fuzz
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
@@ -76,17 +84,36 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
+$(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/fuzz/fuzzer-%: $(BUILD)/fuzz/fuzz_%.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # `make check` = unit tests (cmocka, in-process) then integration tests (real DNS server,
 # real daemons, real MTAs) driven by tests/run-integration.
-check: all $(UNIT_BIN) $(TOOL_BIN)
-	BUILD=$(BUILD) tests/run-all $(UNIT_BIN)
+check: all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
+	BUILD=$(BUILD) tests/run-all $(UNIT_BIN) $(REPLAY_BIN)
 
-unit: $(UNIT_BIN)
-	BUILD=$(BUILD) ONLY=unit tests/run-all $(UNIT_BIN)
+unit: $(UNIT_BIN) $(REPLAY_BIN)
+	BUILD=$(BUILD) ONLY=unit tests/run-all $(UNIT_BIN) $(REPLAY_BIN)
+
+# libFuzzer (clang): `make fuzz` runs every target FUZZ_SECONDS (default 60) on a work
+# corpus seeded from fuzz/corpus/NAME; crashes land in build-fuzz/crashes/NAME.
+fuzz:
+	$(MAKE) FUZZ=1 $(FUZZ_NAMES:%=build-fuzz/fuzz/fuzzer-%)
+	set -e; for n in $(FUZZ_NAMES); do \
+	  mkdir -p build-fuzz/corpus/$$n build-fuzz/crashes/$$n; \
+	  echo "== fuzz $$n for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz/fuzzer-$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/crashes/$$n/ -max_len=65536 \
+	    build-fuzz/corpus/$$n fuzz/corpus/$$n; \
+	done
 
 integration: all $(TOOL_BIN)
 	BUILD=$(BUILD) ONLY=integration tests/run-all
@@ -114,6 +141,6 @@ print-build:
 	@echo $(BUILD)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
