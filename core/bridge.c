@@ -1,0 +1,496 @@
+/*
+ * bridge.c - a mutex-protected job queue into the engine thread, and one condition variable
+ * per job back to the thread that waits for it.
+ *
+ * Ownership of a job: two references, one for the waiting thread and one for the engine
+ * side (from the queue through the result callback).  Both drop theirs under b->mu; the last
+ * one frees the job, so a waiter that gave up at its deadline leaves the job to the engine
+ * side, and an engine side that finishes first leaves it to the waiter.
+ */
+#include "bridge.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "evloop.h"
+
+struct job {
+	struct job *next;          /* queue link, under b->mu */
+	struct job *iprev, *inext; /* jobs inside the engine: engine thread only */
+	struct bridge *b;
+	unsigned refs; /* under b->mu */
+	bool done;     /* under b->mu: ans is final */
+	pthread_cond_t cv;
+
+	enum role role;
+	const char *address; /* the strings point into blob */
+	size_t address_len;
+	const char *client_addr;
+	bool authenticated;
+	struct log_ctx log;
+	struct bridge_answer ans; /* written by the engine side before done is set */
+	char blob[];
+};
+
+struct bridge {
+	pthread_mutex_t mu;
+	pthread_cond_t idle;     /* signalled when users drops to 0 while closing */
+	struct job *head, *tail; /* queued, not yet taken by the engine thread */
+	struct config *pending;  /* configuration waiting for the engine thread */
+	unsigned budget_ms;      /* timeout_ms of the configuration in use */
+	unsigned users;          /* threads inside bridge_check */
+	bool started, closing, dead;
+	pthread_t thread;
+
+	/* engine thread only (or the controlling thread before start / after join) */
+	struct evloop *loop;
+	struct engine *engine;
+	struct job *inengine;
+};
+
+/* ---------------------------------------------------------------- answers */
+
+static void copy_bounded(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* Printable ASCII, at most 300 bytes, one pair of angle brackets removed (as the engine
+ * writes addresses into replies). */
+static void printable_address(char *dst, size_t len, const char *s)
+{
+	size_t n = s ? strlen(s) : 0, o = 0;
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	for (size_t i = 0; i < n && i < 300 && o + 1 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		dst[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+	}
+	dst[o] = '\0';
+}
+
+/* Fill ans with the bridge's own tempfail and log it as a decision record. */
+static void answer_failure(struct bridge_answer *ans, enum bridge_status st, enum role role,
+                           const char *address, const struct log_ctx *log, const char *reason)
+{
+	char addr[320];
+	struct check_result r;
+
+	memset(ans, 0, sizeof(*ans));
+	ans->status = st;
+	ans->verdict = V_DNS_ERROR;
+	ans->action = ACT_TEMPFAIL;
+	ans->code = 451;
+	copy_bounded(ans->dsn, sizeof(ans->dsn), st == BRIDGE_TIMEOUT ? "4.4.3" : "4.3.0");
+	printable_address(addr, sizeof(addr), address);
+	if (addr[0])
+		snprintf(ans->text, sizeof(ans->text), "<%s>: %s", addr, reason);
+	else
+		copy_bounded(ans->text, sizeof(ans->text), reason);
+
+	memset(&r, 0, sizeof(r));
+	r.role = role;
+	r.verdict = V_DNS_ERROR;
+	r.action = r.configured_action = ACT_TEMPFAIL;
+	r.reply.code = 451;
+	r.reply.dsn = st == BRIDGE_TIMEOUT ? "4.4.3" : "4.3.0";
+	r.address = addr;
+	r.domain = "";
+	r.reason = reason;
+	r.text = ans->text;
+	log_decision(log, &r);
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static size_t slen(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *put(char **p, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *d = *p;
+	memcpy(d, s, n);
+	*p += n;
+	return d;
+}
+
+static struct job *job_new(struct bridge *b, const struct bridge_request *rq)
+{
+	const struct log_ctx *l = &rq->log;
+	const char *address = rq->address ? rq->address : "";
+	size_t n = slen(address) + slen(rq->client_addr) + slen(l->instance) + slen(l->queue_id) +
+	           slen(l->client_addr) + slen(l->client_name) + slen(l->helo) + slen(l->sender) +
+	           slen(l->recipient);
+	struct job *j = calloc(1, sizeof(*j) + n);
+	pthread_condattr_t ca;
+
+	if (!j)
+		return NULL;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail;
+	int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0)
+		goto fail;
+	j->b = b;
+	j->refs = 2;
+	j->role = rq->role;
+	j->authenticated = rq->authenticated;
+	char *p = j->blob;
+	j->address = put(&p, address);
+	j->address_len = strlen(address);
+	j->client_addr = put(&p, rq->client_addr);
+	j->log.instance = put(&p, l->instance);
+	j->log.queue_id = put(&p, l->queue_id);
+	j->log.client_addr = put(&p, l->client_addr);
+	j->log.client_name = put(&p, l->client_name);
+	j->log.helo = put(&p, l->helo);
+	j->log.sender = put(&p, l->sender);
+	j->log.recipient = put(&p, l->recipient);
+	return j;
+fail:
+	free(j);
+	return NULL;
+}
+
+static void job_free(struct job *j)
+{
+	pthread_cond_destroy(&j->cv);
+	free(j);
+}
+
+/* Engine side is done with j (ans filled): wake the waiter, drop the engine's reference. */
+static void job_complete(struct job *j)
+{
+	struct bridge *b = j->b;
+	pthread_mutex_lock(&b->mu);
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	bool last = --j->refs == 0;
+	pthread_mutex_unlock(&b->mu);
+	if (last)
+		job_free(j);
+}
+
+static void job_fail(struct job *j, const char *reason)
+{
+	answer_failure(&j->ans, BRIDGE_FAILED, j->role, j->address, &j->log, reason);
+	job_complete(j);
+}
+
+/* ---------------------------------------------------------------- engine thread */
+
+static void inengine_unlink(struct bridge *b, struct job *j)
+{
+	if (j->iprev)
+		j->iprev->inext = j->inext;
+	else
+		b->inengine = j->inext;
+	if (j->inext)
+		j->inext->iprev = j->iprev;
+	j->iprev = j->inext = NULL;
+}
+
+static void on_result(void *arg, const struct check_result *r)
+{
+	struct job *j = arg;
+	struct bridge_answer *a = &j->ans;
+
+	inengine_unlink(j->b, j);
+	a->status = BRIDGE_ANSWERED;
+	a->verdict = r->verdict;
+	a->action = r->action;
+	a->code = r->reply.code;
+	copy_bounded(a->dsn, sizeof(a->dsn), r->reply.code ? r->reply.dsn : "");
+	copy_bounded(a->text, sizeof(a->text), r->text);
+	copy_bounded(a->header, sizeof(a->header), r->header);
+	log_decision(&j->log, r);
+	job_complete(j);
+}
+
+static void start_job(struct bridge *b, struct job *j)
+{
+	struct check_request req = {
+	        .role = j->role,
+	        .address = j->address,
+	        .address_len = j->address_len,
+	        .client_addr = j->client_addr,
+	        .authenticated = j->authenticated,
+	};
+	j->inext = b->inengine;
+	if (b->inengine)
+		b->inengine->iprev = j;
+	b->inengine = j;
+	/* The callback may run before this returns; the handle is not kept (an abandoned
+	 * check still finishes within its own deadline and fills the cache). */
+	engine_check(b->engine, &req, on_result, j);
+}
+
+static void apply_config(struct bridge *b, struct config *cfg)
+{
+	char err[512];
+	if (engine_reconfigure(b->engine, cfg, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "reload of %s failed, keeping the old configuration: %s",
+		        cfg->path ? cfg->path : "(built-in defaults)", err);
+	} else {
+		log_set_format(cfg->log_format);
+		pthread_mutex_lock(&b->mu);
+		b->budget_ms = cfg->timeout_ms;
+		pthread_mutex_unlock(&b->mu);
+		log_msg(LOG_INFO, "configuration reloaded from %s",
+		        cfg->path ? cfg->path : "(built-in defaults)");
+	}
+	config_unref(cfg);
+}
+
+static void on_wakeup(struct evloop *loop, void *arg)
+{
+	struct bridge *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	struct config *cfg = b->pending;
+	struct job *q = b->head;
+	bool closing = b->closing;
+	b->pending = NULL;
+	b->head = b->tail = NULL;
+	pthread_mutex_unlock(&b->mu);
+
+	if (cfg)
+		apply_config(b, cfg);
+	while (q) {
+		struct job *next = q->next;
+		q->next = NULL;
+		start_job(b, q);
+		q = next;
+	}
+	if (closing)
+		evloop_stop(loop);
+}
+
+/* Runs in the engine thread when its loop ends: nothing may be left waiting. */
+static void engine_shutdown(struct bridge *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->dead = true;
+	struct job *q = b->head;
+	struct config *cfg = b->pending;
+	b->head = b->tail = NULL;
+	b->pending = NULL;
+	pthread_mutex_unlock(&b->mu);
+
+	config_unref(cfg);
+	for (struct job *next; q; q = next) {
+		next = q->next;
+		job_fail(q, "temporary local problem (shutting down), try again later");
+	}
+	/* Completes every pending check (dns_error) through on_result. */
+	engine_free(b->engine);
+	b->engine = NULL;
+	/* Should be none; never leave a waiter without an answer. */
+	while (b->inengine) {
+		struct job *j = b->inengine;
+		inengine_unlink(b, j);
+		job_fail(j, "temporary local problem (shutting down), try again later");
+	}
+}
+
+static void *engine_main(void *arg)
+{
+	struct bridge *b = arg;
+	pthread_setname_np(pthread_self(), "mxs-engine");
+	if (evloop_run(b->loop) < 0)
+		log_msg(LOG_ERR, "engine thread: event loop failed: %s", strerror(errno));
+	engine_shutdown(b);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- public */
+
+struct bridge *bridge_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct bridge *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (pthread_mutex_init(&b->mu, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		free(b);
+		return NULL;
+	}
+	if (pthread_cond_init(&b->idle, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a condition variable");
+		pthread_mutex_destroy(&b->mu);
+		free(b);
+		return NULL;
+	}
+	b->budget_ms = cfg->timeout_ms;
+	b->loop = evloop_new();
+	if (!b->loop) {
+		snprintf(err, errlen, "event loop: %s", strerror(errno));
+		goto fail;
+	}
+	b->engine = engine_new(b->loop, cfg, err, errlen);
+	if (!b->engine)
+		goto fail;
+	evloop_set_wakeup(b->loop, on_wakeup, b);
+	return b;
+fail:
+	bridge_free(b);
+	return NULL;
+}
+
+int bridge_start(struct bridge *b, char *err, size_t errlen)
+{
+	int rc = pthread_create(&b->thread, NULL, engine_main, b);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the engine thread: %s", strerror(rc));
+		return -1;
+	}
+	pthread_mutex_lock(&b->mu);
+	b->started = true;
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+}
+
+unsigned bridge_budget_ms(struct bridge *b)
+{
+	pthread_mutex_lock(&b->mu);
+	unsigned ms = b->budget_ms;
+	pthread_mutex_unlock(&b->mu);
+	return ms;
+}
+
+enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *rq,
+                                const struct timespec *deadline, struct bridge_answer *ans)
+{
+	const char *why = "temporary local problem (shutting down), try again later";
+	struct job *j = NULL;
+
+	pthread_mutex_lock(&b->mu);
+	if (!b->started || b->closing || b->dead) {
+		pthread_mutex_unlock(&b->mu);
+		answer_failure(ans, BRIDGE_FAILED, rq->role, rq->address, &rq->log, why);
+		return ans->status;
+	}
+	b->users++;
+	pthread_mutex_unlock(&b->mu);
+
+	j = job_new(b, rq);
+	pthread_mutex_lock(&b->mu);
+	if (!j || b->closing || b->dead) {
+		if (j)
+			j->refs = 0;
+		else
+			why = "temporary local problem (out of memory), try again later";
+		goto fail_locked;
+	}
+	if (b->tail)
+		b->tail->next = j;
+	else
+		b->head = j;
+	b->tail = j;
+	pthread_mutex_unlock(&b->mu);
+
+	evloop_wakeup(b->loop);
+
+	pthread_mutex_lock(&b->mu);
+	while (!j->done)
+		if (pthread_cond_timedwait(&j->cv, &b->mu, deadline) == ETIMEDOUT)
+			break;
+	bool answered = j->done;
+	if (answered)
+		*ans = j->ans;
+	bool last = --j->refs == 0;
+	if (--b->users == 0 && b->closing)
+		pthread_cond_broadcast(&b->idle);
+	pthread_mutex_unlock(&b->mu);
+
+	if (!answered)
+		/* j belongs to the engine side now; it frees it when the check ends */
+		answer_failure(ans, BRIDGE_TIMEOUT, rq->role, rq->address, &rq->log,
+		               "the MX check did not finish in time, try again later");
+	if (last)
+		job_free(j);
+	return ans->status;
+
+fail_locked:
+	if (--b->users == 0 && b->closing)
+		pthread_cond_broadcast(&b->idle);
+	pthread_mutex_unlock(&b->mu);
+	if (j)
+		job_free(j);
+	answer_failure(ans, BRIDGE_FAILED, rq->role, rq->address, &rq->log, why);
+	return ans->status;
+}
+
+void bridge_reconfigure(struct bridge *b, struct config *cfg)
+{
+	pthread_mutex_lock(&b->mu);
+	struct config *old = b->pending;
+	bool gone = b->closing || b->dead;
+	if (!gone) {
+		b->pending = cfg;
+		cfg = NULL;
+	}
+	pthread_mutex_unlock(&b->mu);
+	/* only this caller ever held old/cfg: unreferencing them here is safe */
+	config_unref(old);
+	config_unref(cfg);
+	if (!gone)
+		evloop_wakeup(b->loop);
+}
+
+void bridge_stop(struct bridge *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	bool started = b->started;
+	b->closing = true;
+	pthread_mutex_unlock(&b->mu);
+	if (started) {
+		evloop_wakeup(b->loop);
+		pthread_join(b->thread, NULL);
+		pthread_mutex_lock(&b->mu);
+		b->started = false;
+		pthread_mutex_unlock(&b->mu);
+	} else {
+		engine_shutdown(b);
+	}
+}
+
+void bridge_free(struct bridge *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	bool started = b->started;
+	pthread_mutex_unlock(&b->mu);
+	if (started)
+		bridge_stop(b);
+	pthread_mutex_lock(&b->mu);
+	b->closing = true;
+	while (b->users > 0)
+		pthread_cond_wait(&b->idle, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+	if (b->engine) /* bridge_stop was not called */
+		engine_shutdown(b);
+	evloop_free(b->loop);
+	pthread_cond_destroy(&b->idle);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
