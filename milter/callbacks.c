@@ -1,0 +1,236 @@
+/*
+ * callbacks.c - xxfi_* callbacks: SMTP events to check requests, decisions to replies.
+ */
+#include "callbacks.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "bridge.h"
+#include "conn.h"
+#include "log.h"
+#include "reply.h"
+
+static struct bridge *g_bridge;
+
+static char g_name[] = "mxsane-milter";
+static char g_header_name[] = "X-MXSane";
+/* Macros wanted where the MTA lets the filter choose (smfi_setsymlist). */
+static char g_macros[] = "{i} {auth_authen}";
+/* smfi_getsymval takes a char * */
+static char g_mac_i[] = "i";
+static char g_mac_auth[] = "{auth_authen}";
+
+/* Per-connection state, created on first use (connect may not be sent). */
+static struct conn *get_conn(SMFICTX *ctx)
+{
+	struct conn *c = smfi_getpriv(ctx);
+	if (c)
+		return c;
+	c = conn_new();
+	if (c && smfi_setpriv(ctx, c) != MI_SUCCESS) {
+		conn_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* Set the reply right before returning REJECT/TEMPFAIL (a stored reply lingers). */
+static sfsistat tell(SMFICTX *ctx, struct milter_reply *r)
+{
+	if (r->what == MV_CONTINUE)
+		return SMFIS_CONTINUE;
+	if (smfi_setreply(ctx, r->rcode, r->xcode, r->text) != MI_SUCCESS)
+		log_msg(LOG_WARNING, "smfi_setreply(%s %s) failed: the MTA gives its own reply",
+		        r->rcode, r->xcode);
+	return r->what == MV_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
+static sfsistat internal_tempfail(SMFICTX *ctx, const char *what)
+{
+	struct bridge_answer a = {
+	        .status = BRIDGE_FAILED, .action = ACT_TEMPFAIL, .code = 451, .dsn = "4.3.0"};
+	struct milter_reply r;
+	log_msg(LOG_ERR, "%s: out of memory, answering 451 4.3.0", what);
+	snprintf(a.text, sizeof(a.text), "temporary local problem, try again later");
+	milter_reply_from_answer(&a, &r);
+	return tell(ctx, &r);
+}
+
+static void deadline_after(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Update the queue ID when the MTA has one by now (Postfix: after the first accepted RCPT). */
+static void take_queue_id(SMFICTX *ctx, struct conn *c)
+{
+	const char *qid = smfi_getsymval(ctx, g_mac_i);
+	if (qid && qid[0] && (!c->queue_id || strcmp(qid, c->queue_id) != 0))
+		conn_set(&c->queue_id, qid);
+}
+
+static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
+{
+	struct bridge_request rq = {
+	        .role = role,
+	        .address = address,
+	        .client_addr = c->client_addr,
+	        .authenticated = c->authenticated,
+	        .log =
+	                {
+	                        .queue_id = c->queue_id,
+	                        .client_addr = c->client_addr,
+	                        .client_name = c->client_name,
+	                        .helo = c->helo,
+	                        .sender = role == ROLE_SENDER ? address : c->sender,
+	                        .recipient = role == ROLE_RECIPIENT ? address : NULL,
+	                },
+	};
+	struct bridge_answer ans;
+	struct milter_reply r;
+	struct timespec deadline;
+
+	deadline_after(&deadline, bridge_budget_ms(g_bridge) + CALLBACK_WAIT_MARGIN_MS);
+	bridge_check(g_bridge, &rq, &deadline, &ans);
+	milter_reply_from_answer(&ans, &r);
+	if (r.what == MV_CONTINUE && ans.header[0] && !conn_add_header(c, ans.header))
+		log_msg(LOG_WARNING,
+		        "cannot keep header \"X-MXSane: %s\" (out of memory or more "
+		        "than %d)",
+		        ans.header, CONN_MAX_HEADERS);
+	return tell(ctx, &r);
+}
+
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+                             unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+                             unsigned long *pf2, unsigned long *pf3)
+{
+	/* Steps we have no use for: the MTA need not send them (faster). */
+	const unsigned long skip =
+	        SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NODATA | SMFIP_NOUNKNOWN;
+	(void)f2;
+	(void)f3;
+	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_SETSYMLIST);
+	*pf1 = f1 & skip;
+	*pf2 = *pf3 = 0;
+	if (f0 & SMFIF_SETSYMLIST) {
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, g_macros);
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, g_macros);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+	struct conn *c = get_conn(ctx);
+	char buf[INET6_ADDRSTRLEN];
+	const char *addr = NULL;
+
+	if (!c)
+		return SMFIS_CONTINUE; /* checks will tempfail; nothing to remember */
+	if (sa && sa->sa_family == AF_INET)
+		addr = inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, buf,
+		                 sizeof(buf));
+	else if (sa && sa->sa_family == AF_INET6)
+		addr = inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, buf,
+		                 sizeof(buf));
+	conn_set(&c->client_addr, addr);
+	conn_set(&c->client_name, hostname);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_helo(SMFICTX *ctx, char *helo)
+{
+	struct conn *c = get_conn(ctx);
+	if (c)
+		conn_set(&c->helo, helo);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = get_conn(ctx);
+	const char *sender = argv && argv[0] ? argv[0] : "";
+	if (!c)
+		return internal_tempfail(ctx, "MAIL");
+	conn_reset_message(c); /* a new transaction, whatever happened before */
+	const char *auth = smfi_getsymval(ctx, g_mac_auth);
+	c->authenticated = auth && auth[0];
+	take_queue_id(ctx, c);
+	conn_set(&c->sender, sender);
+	return check(ctx, c, ROLE_SENDER, sender);
+}
+
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = get_conn(ctx);
+	const char *rcpt = argv && argv[0] ? argv[0] : "";
+	if (!c)
+		return internal_tempfail(ctx, "RCPT");
+	take_queue_id(ctx, c);
+	return check(ctx, c, ROLE_RECIPIENT, rcpt);
+}
+
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+	struct conn *c = smfi_getpriv(ctx);
+	if (!c)
+		return SMFIS_CONTINUE;
+	take_queue_id(ctx, c);
+	char qid[128];
+	log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
+	for (size_t i = 0; i < c->nheaders; i++) {
+		/* header values are printable ASCII already (conn_add_header) */
+		if (smfi_addheader(ctx, g_header_name, c->headers[i]) != MI_SUCCESS)
+			log_msg(LOG_WARNING, "queue_id=%s: cannot add header \"X-MXSane: %s\"", qid,
+			        c->headers[i]);
+		else
+			log_msg(LOG_INFO, "queue_id=%s: added header \"X-MXSane: %s\"", qid,
+			        c->headers[i]);
+	}
+	conn_reset_message(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_abort(SMFICTX *ctx)
+{
+	conn_reset_message(smfi_getpriv(ctx)); /* the connection's client and HELO stay */
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_close(SMFICTX *ctx)
+{
+	conn_free(smfi_getpriv(ctx));
+	smfi_setpriv(ctx, NULL);
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc *callbacks_desc(struct bridge *b)
+{
+	static struct smfiDesc desc = {
+	        .xxfi_name = g_name,
+	        .xxfi_version = SMFI_VERSION,
+	        .xxfi_flags = SMFIF_ADDHDRS,
+	        .xxfi_connect = cb_connect,
+	        .xxfi_helo = cb_helo,
+	        .xxfi_envfrom = cb_envfrom,
+	        .xxfi_envrcpt = cb_envrcpt,
+	        .xxfi_eom = cb_eom,
+	        .xxfi_abort = cb_abort,
+	        .xxfi_close = cb_close,
+	        .xxfi_negotiate = cb_negotiate,
+	};
+	g_bridge = b;
+	return &desc;
+}

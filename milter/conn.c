@@ -1,0 +1,66 @@
+/*
+ * conn.c - per-connection and per-message state of the milter.
+ */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct conn *conn_new(void)
+{
+	return calloc(1, sizeof(struct conn));
+}
+
+void conn_reset_message(struct conn *c)
+{
+	if (!c)
+		return;
+	conn_set(&c->sender, NULL);
+	conn_set(&c->queue_id, NULL);
+	c->authenticated = false;
+	for (size_t i = 0; i < c->nheaders; i++)
+		free(c->headers[i]);
+	c->nheaders = 0;
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	conn_reset_message(c);
+	free(c->client_addr);
+	free(c->client_name);
+	free(c->helo);
+	free(c);
+}
+
+bool conn_set(char **field, const char *value)
+{
+	free(*field);
+	*field = NULL;
+	if (!value)
+		return true;
+	*field = strndup(value, CONN_FIELD_MAX);
+	return *field != NULL;
+}
+
+bool conn_add_header(struct conn *c, const char *value)
+{
+	char *h = strndup(value, CONN_FIELD_MAX);
+	if (!h)
+		return false;
+	for (unsigned char *p = (unsigned char *)h; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			*p = '?';
+	for (size_t i = 0; i < c->nheaders; i++)
+		if (strcmp(c->headers[i], h) == 0) {
+			free(h);
+			return true;
+		}
+	if (c->nheaders == CONN_MAX_HEADERS) {
+		free(h);
+		return false;
+	}
+	c->headers[c->nheaders++] = h;
+	return true;
+}

@@ -1,0 +1,44 @@
+/*
+ * conn.h - what the milter remembers about one SMTP connection (kept with smfi_setpriv):
+ * the client and HELO for the whole connection, and per message the sender, queue ID,
+ * authentication and the X-MXSane header values to add at end of message.
+ *
+ * A conn is used by one connection's callbacks, which libmilter runs one at a time (maybe on
+ * different threads of its worker pool): no locking inside.  Strings from the MTA are
+ * copied, each cut at CONN_FIELD_MAX bytes; at most CONN_MAX_HEADERS distinct headers.
+ */
+#ifndef MXSANE_MILTER_CONN_H
+#define MXSANE_MILTER_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONN_FIELD_MAX   1024
+#define CONN_MAX_HEADERS 32
+
+struct conn {
+	/* connection */
+	char *client_addr; /* textual IP, NULL if unknown (not IP, or no connect callback) */
+	char *client_name;
+	char *helo;
+	/* message */
+	char *sender;   /* as received, "<a@b>" */
+	char *queue_id; /* macro i, once the MTA has one */
+	bool authenticated;
+	char *headers[CONN_MAX_HEADERS];
+	size_t nheaders;
+};
+
+struct conn *conn_new(void);    /* NULL on out of memory */
+void conn_free(struct conn *c); /* accepts NULL */
+void conn_reset_message(struct conn *c);
+
+/* Replace *field with a copy of value (cut at CONN_FIELD_MAX; NULL clears).  false on out
+ * of memory (the field is then NULL). */
+bool conn_set(char **field, const char *value);
+
+/* Remember a header value for end of message; duplicates are kept once.  Controls and
+ * non-ASCII become '?'.  false when out of memory or full. */
+bool conn_add_header(struct conn *c, const char *value);
+
+#endif

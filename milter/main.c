@@ -1,0 +1,275 @@
+/*
+ * mxsane-milter - libmilter daemon for Postfix (smtpd_milters) and Sendmail
+ * (INPUT_MAIL_FILTER): checks the sender domain at MAIL FROM and each recipient domain at
+ * RCPT TO, and rejects, tempfails or marks (X-MXSane header) mail to and from domains that
+ * cannot receive mail.
+ *
+ * This file is the process: options, configuration, socket, privileges, threads, signals.
+ * Start-up order: load the configuration; refuse root without -u; block the signals every
+ * thread must leave to the signal threads (before any thread exists); create the engine
+ * (bridge_new); open the socket as root; drop privileges; detach; write the pid file; start
+ * the engine thread and the SIGUSR1 thread; smfi_main() until SIGTERM.  Then stop the
+ * engine thread (pending checks complete as tempfail) and remove the pid file.
+ *
+ * Exit status: 0 ok, 64 usage, 69 socket or service failure, 71 system error, 78
+ * configuration error.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "bridge.h"
+#include "callbacks.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "reload.h"
+#include "resolver.h"
+#include "socket.h"
+
+struct opts {
+	const char *conf, *socket, *user, *pidfile;
+	bool foreground, check, version, debug;
+};
+
+static bool g_stderr_open = true; /* until detached */
+static bool g_logging;            /* log_open done */
+static bool g_foreground;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: mxsane-milter [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-u USER[:GROUP]]\n"
+	        "                     [-P PIDFILE] [-d]\n"
+	        "  -c FILE     configuration file (default %s; built-in defaults if it does\n"
+	        "              not exist)\n"
+	        "  -p SOCKET   listen on SOCKET instead of milter.socket: unix:/path,\n"
+	        "              inet:PORT@HOST or inet6:PORT@HOST\n"
+	        "  -f          stay in the foreground and log to stderr\n"
+	        "  -n          check the configuration and exit (0 valid, 78 invalid)\n"
+	        "  -V          print the version and exit\n"
+	        "  -u USER[:GROUP]  drop root to USER (and GROUP) after opening the socket\n"
+	        "  -P PIDFILE  write the process id to PIDFILE\n"
+	        "  -d          debug logging\n",
+	        CONFIG_DEFAULT_PATH);
+}
+
+/* Report an error where someone will see it: stderr until detached, and the log. */
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (g_logging)
+		log_msg(LOG_ERR, "%s", msg);
+	if (g_stderr_open && (!g_logging || !g_foreground))
+		fprintf(stderr, "mxsane-milter: %s\n", msg);
+}
+
+/* An absolute copy of path (the daemon changes to / when it detaches). */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out = NULL;
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	int ch;
+	while ((ch = getopt(argc, argv, "c:p:fnVu:P:dh")) != -1) {
+		switch (ch) {
+		case 'c': o->conf = optarg; break;
+		case 'p': o->socket = optarg; break;
+		case 'f': o->foreground = true; break;
+		case 'n': o->check = true; break;
+		case 'V': o->version = true; break;
+		case 'u': o->user = optarg; break;
+		case 'P': o->pidfile = optarg; break;
+		case 'd': o->debug = true; break;
+		case 'h': usage(stdout); exit(EX_OK);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mxsane-milter: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	if (o->socket && !o->socket[0]) {
+		fprintf(stderr, "mxsane-milter: -p needs a socket\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {0};
+	struct config *cfg = NULL;
+	struct bridge *b = NULL;
+	char err[1024];
+	char *conf_path = NULL, *pidfile = NULL;
+	bool defaults = false, pid_written = false;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int rc = EX_OK;
+
+	if (parse_opts(argc, argv, &o) < 0)
+		return EX_USAGE;
+	if (o.version) {
+		printf("mxsane-milter %s\n", MXSANE_VERSION);
+		return EX_OK;
+	}
+
+	/* Configuration: -c FILE, else the default file, else built-in defaults. */
+	struct stat st;
+	if (o.conf)
+		conf_path = absolute(o.conf);
+	else if (stat(CONFIG_DEFAULT_PATH, &st) == 0 || errno != ENOENT)
+		conf_path = strdup(CONFIG_DEFAULT_PATH);
+	else
+		defaults = true;
+	if (!defaults && !conf_path) {
+		fprintf(stderr, "mxsane-milter: out of memory\n");
+		return EX_OSERR;
+	}
+	cfg = defaults ? config_defaults() : config_load(conf_path, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "mxsane-milter: %s\n", defaults ? "out of memory" : err);
+		free(conf_path);
+		return EX_CONFIG;
+	}
+	if (o.check) {
+		printf("configuration OK: %s\n", defaults ? "(built-in defaults)" : conf_path);
+		config_unref(cfg);
+		free(conf_path);
+		return EX_OK;
+	}
+	const char *spec = o.socket ? o.socket : cfg->milter_socket;
+
+	g_foreground = o.foreground;
+	log_open("mxsane-milter", o.foreground, cfg->log_facility);
+	log_set_format(cfg->log_format);
+	log_set_debug(o.debug);
+	g_logging = true;
+
+	if (daemon_check_root(o.user, err, sizeof(err)) < 0) {
+		report("%s", err);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (o.user && daemon_lookup_user(o.user, &uid, &gid, err, sizeof(err)) < 0) {
+		report("-u %s: %s", o.user, err);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (o.pidfile && !(pidfile = absolute(o.pidfile))) {
+		report("out of memory");
+		rc = EX_OSERR;
+		goto out;
+	}
+
+	/* Before any thread exists: the signals belong to the two signal threads (libmilter's
+	 * for HUP/TERM/INT, ours for USR1), every other thread inherits this mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	reload_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (resolver_library_init() != 0) {
+		report("cannot initialise c-ares");
+		rc = EX_OSERR;
+		goto out;
+	}
+	b = bridge_new(cfg, err, sizeof(err));
+	if (!b) {
+		report("cannot create the engine: %s", err);
+		rc = EX_CONFIG;
+		goto out;
+	}
+	if (smfi_register(*callbacks_desc(b)) != MI_SUCCESS) {
+		report("smfi_register failed");
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (milter_socket_open(spec, o.user && geteuid() == 0, uid, gid, err, sizeof(err)) < 0) {
+		report("%s", err);
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	if (o.user && daemon_drop_privileges(o.user, err, sizeof(err)) < 0) {
+		report("-u %s: %s", o.user, err);
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (!o.foreground) {
+		if (daemon_detach(err, sizeof(err)) < 0) {
+			report("%s", err);
+			rc = EX_OSERR;
+			goto out;
+		}
+		g_stderr_open = false;
+	}
+	if (pidfile) {
+		if (daemon_write_pidfile(pidfile, err, sizeof(err)) < 0) {
+			report("pid file: %s", err);
+			rc = EX_OSERR;
+			goto out;
+		}
+		pid_written = true;
+	}
+	if (bridge_start(b, err, sizeof(err)) < 0 ||
+	    reload_start(b, conf_path, spec, err, sizeof(err)) < 0) {
+		report("%s", err);
+		rc = EX_OSERR;
+		goto out;
+	}
+
+	log_msg(LOG_INFO, "mxsane-milter %s listening on %s, configuration %s", MXSANE_VERSION,
+	        spec, defaults ? "built-in defaults" : conf_path);
+	if (defaults)
+		log_msg(LOG_INFO, "%s does not exist: running with built-in defaults",
+		        CONFIG_DEFAULT_PATH);
+	if (smfi_main() != MI_SUCCESS) {
+		report("the milter library stopped with an error (see the mail log)");
+		rc = EX_UNAVAILABLE;
+	}
+	log_msg(LOG_INFO, "stopping");
+
+out:
+	reload_stop();
+	bridge_stop(b);
+	bridge_free(b);
+	config_unref(cfg);
+	milter_socket_cleanup();
+	if (pid_written)
+		daemon_remove_pidfile(pidfile);
+	if (rc == EX_OK)
+		log_msg(LOG_INFO, "stopped");
+	free(pidfile);
+	free(conf_path);
+	return rc;
+}

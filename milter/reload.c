@@ -1,0 +1,105 @@
+/*
+ * reload.c - SIGUSR1: load, validate, hand over; never drop the configuration in use.
+ */
+#include "reload.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bridge.h"
+#include "config.h"
+#include "log.h"
+
+static pthread_t g_thread;
+static bool g_started;
+static atomic_bool g_stop;
+static struct bridge *g_bridge;
+static char *g_path;   /* explicit -c FILE, or NULL */
+static char *g_socket; /* socket in use */
+
+void reload_signals(sigset_t *set)
+{
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+}
+
+static void reload(void)
+{
+	const char *path = g_path ? g_path : CONFIG_DEFAULT_PATH;
+	struct stat st;
+	char err[1024];
+
+	if (!g_path && stat(path, &st) < 0 && errno == ENOENT) {
+		log_msg(LOG_WARNING, "reload: %s does not exist: keeping the configuration in use",
+		        path);
+		return;
+	}
+	struct config *cfg = config_load(path, err, sizeof(err));
+	if (!cfg) {
+		log_msg(LOG_ERR, "reload: %s: keeping the configuration in use", err);
+		return;
+	}
+	if (cfg->milter_socket && g_socket && strcmp(cfg->milter_socket, g_socket) != 0)
+		log_msg(LOG_WARNING,
+		        "reload: milter.socket changed to %s: still listening on %s until "
+		        "restarted",
+		        cfg->milter_socket, g_socket);
+	log_msg(LOG_INFO, "reload: %s is valid, switching to it", path);
+	bridge_reconfigure(g_bridge, cfg);
+}
+
+static void *reload_main(void *arg)
+{
+	sigset_t set;
+	(void)arg;
+	pthread_setname_np(pthread_self(), "mxs-signals");
+	sigemptyset(&set);
+	reload_signals(&set);
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (atomic_load(&g_stop))
+			break;
+		if (sig == SIGUSR1)
+			reload();
+	}
+	return NULL;
+}
+
+int reload_start(struct bridge *b, const char *path, const char *socket, char *err, size_t errlen)
+{
+	g_bridge = b;
+	g_path = path ? strdup(path) : NULL;
+	g_socket = socket ? strdup(socket) : NULL;
+	if ((path && !g_path) || (socket && !g_socket)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int rc = pthread_create(&g_thread, NULL, reload_main, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the signal thread: %s", strerror(rc));
+		return -1;
+	}
+	g_started = true;
+	return 0;
+}
+
+void reload_stop(void)
+{
+	if (g_started) {
+		atomic_store(&g_stop, true);
+		pthread_kill(g_thread, SIGUSR2);
+		pthread_join(g_thread, NULL);
+		g_started = false;
+	}
+	free(g_path);
+	free(g_socket);
+	g_path = g_socket = NULL;
+}

@@ -1,0 +1,30 @@
+/*
+ * reload.h - the signal thread of mxsane-milter: SIGUSR1 reloads the configuration.
+ *
+ * libmilter's smfi_main() owns SIGHUP, SIGTERM and SIGINT (its own sigwait thread); this
+ * thread sigwaits SIGUSR1 (and SIGUSR2, used only to stop it).  Both must be blocked in
+ * every thread: block them in main() before any thread is created.
+ *
+ * On SIGUSR1 the file is loaded and validated completely with config_load(); an invalid
+ * file is logged with its "FILE:LINE: message" and the configuration in use stays; a valid
+ * one is handed to the engine thread (bridge_reconfigure).  Connections are not touched.
+ */
+#ifndef MXSANE_MILTER_RELOAD_H
+#define MXSANE_MILTER_RELOAD_H
+
+#include <signal.h>
+#include <stddef.h>
+
+struct bridge;
+
+/* Add the signals this module waits for to set. */
+void reload_signals(sigset_t *set);
+
+/* Start the thread.  path: the file to reload (NULL: CONFIG_DEFAULT_PATH, if it exists by
+ * then); socket: the socket in use (a change is reported as needing a restart).
+ * 0, or -1 with err. */
+int reload_start(struct bridge *b, const char *path, const char *socket, char *err, size_t errlen);
+/* Stop and join the thread (no-op if not started). */
+void reload_stop(void);
+
+#endif
