@@ -1,0 +1,395 @@
+/*
+ * mxsane-policyd - Postfix SMTP access policy delegation server: judges the sender and
+ * recipient domains of every RCPT with the mxsane engine and answers DUNNO, a reject or
+ * tempfail reply, or PREPEND X-MXSane for a warning.
+ *
+ * This file is process plumbing only: options, configuration and reload, binding, privilege
+ * drop, detaching, pid file, signals (signalfd on the event loop) and the clean stop.  The
+ * connections are in server.c, the request parser in request.c, the decisions in core/.
+ *
+ * Exit status: 0 clean stop (or -n/-V), 64 usage, 69 cannot listen, 71 operating system
+ * error, 78 configuration error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "engine.h"
+#include "evloop.h"
+#include "listen.h"
+#include "log.h"
+#include "resolver.h"
+#include "server.h"
+
+#define PROG "mxsane-policyd"
+
+struct app {
+	const char *conf_arg;  /* -c */
+	const char *conf_path; /* file the configuration came from, NULL: built-in defaults */
+	const char *listen_arg; /* -l */
+	const char *user;      /* -u */
+	const char *pidfile;   /* -P */
+	bool foreground, check_only, stdio, debug;
+
+	struct config *cfg;
+	struct listen_addr la;
+	int lfd;
+	struct evloop *loop;
+	struct engine *e;
+	struct server *srv;
+	int sigfd;
+	bool stopping;
+	bool pid_written;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " [-c FILE] [-l LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]] [-P PIDFILE]\n"
+		"                      [-s] [-d]\n"
+		"  -c FILE    configuration file (default %s, built-in defaults if it is absent)\n"
+		"  -l LISTEN  listen here instead of policy.listen: inet:127.0.0.1:10045,\n"
+		"             inet:[::1]:10045 or unix:/path\n"
+		"  -f         stay in the foreground and log to stderr\n"
+		"  -n         check the configuration and exit\n"
+		"  -V         print the version and exit\n"
+		"  -u USER[:GROUP]  drop privileges to USER after binding (required as root)\n"
+		"  -P PIDFILE write the process id to PIDFILE\n"
+		"  -s         serve one connection on stdin/stdout (Postfix spawn(8)) and exit\n"
+		"  -d         debug logging\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+/* A startup error: to stderr while there is a terminal to tell, and to the log.  In spawn
+ * mode stderr is the connection to Postfix: never write there. */
+static int fail_start(const struct app *a, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_start(const struct app *a, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!a->foreground && !a->stdio)
+		fprintf(stderr, PROG ": %s\n", msg);
+	log_msg(LOG_ERR, "%s", msg);
+	return code;
+}
+
+/* Up to the hard limit, so that thousands of connections fit. */
+static void raise_nofile(rlim_t *now)
+{
+	struct rlimit rl;
+	*now = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1048576 : rl.rlim_max;
+		struct rlimit n = {want, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &n) == 0)
+			rl.rlim_cur = want;
+	}
+	*now = rl.rlim_cur;
+}
+
+static struct config *load_config(struct app *a, char *err, size_t errlen)
+{
+	struct stat sb;
+	if (a->conf_arg) {
+		a->conf_path = a->conf_arg;
+		return config_load(a->conf_arg, err, errlen);
+	}
+	if (stat(CONFIG_DEFAULT_PATH, &sb) == 0) {
+		a->conf_path = CONFIG_DEFAULT_PATH;
+		return config_load(CONFIG_DEFAULT_PATH, err, errlen);
+	}
+	a->conf_path = NULL;
+	struct config *c = config_defaults();
+	if (!c)
+		snprintf(err, errlen, "out of memory");
+	return c;
+}
+
+/* SIGHUP/SIGUSR1: load the file again; swap it in only if it is valid and the engine takes
+ * it.  Connections are kept either way. */
+static void reload(struct app *a)
+{
+	char err[1024];
+	struct stat sb;
+	const char *path = a->conf_arg;
+	if (!path && stat(CONFIG_DEFAULT_PATH, &sb) == 0)
+		path = CONFIG_DEFAULT_PATH;
+	if (!path) {
+		log_msg(LOG_INFO, "reload: %s does not exist; keeping the built-in defaults",
+			CONFIG_DEFAULT_PATH);
+		return;
+	}
+	struct config *n = config_load(path, err, sizeof(err));
+	if (!n) {
+		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (!a->listen_arg && strcmp(n->policy_listen, a->cfg->policy_listen) != 0) {
+		struct listen_addr la;
+		if (listen_parse(n->policy_listen, &la, err, sizeof(err)) < 0) {
+			log_msg(LOG_ERR,
+				"reload failed, keeping the running configuration: %s: policy.listen: %s",
+				path, err);
+			config_unref(n);
+			return;
+		}
+		log_msg(LOG_WARNING,
+			"reload: policy.listen changed to %s; still listening on %s until "
+			PROG " is restarted",
+			la.text, a->la.text);
+	}
+	if (engine_reconfigure(a->e, n, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+		config_unref(n);
+		return;
+	}
+	if (n->log_facility != a->cfg->log_facility)
+		log_msg(LOG_WARNING, "reload: log.facility changes take effect after a restart");
+	server_set_limits(a->srv, n->policy_idle_timeout, n->policy_max_connections);
+	log_set_format(n->log_format);
+	config_unref(a->cfg);
+	a->cfg = n;
+	a->conf_path = path;
+	log_msg(LOG_INFO, "configuration reloaded from %s (mode %s, idle_timeout %u s, "
+		"max_connections %u)",
+		path, n->mode == MODE_MONITOR ? "monitor" : "enforce", n->policy_idle_timeout,
+		n->policy_max_connections);
+}
+
+static void on_done(void *arg)
+{
+	struct app *a = arg;
+	evloop_stop(a->loop);
+}
+
+static void stop(struct app *a, const char *why)
+{
+	if (a->stopping) {
+		log_msg(LOG_INFO, "%s: already stopping", why);
+		return;
+	}
+	a->stopping = true;
+	log_msg(LOG_INFO, "%s: stopping (answering requests in progress for at most %u ms)", why,
+		a->cfg->timeout_ms);
+	server_shutdown(a->srv, a->cfg->timeout_ms + 200);
+}
+
+static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct app *a = arg;
+	struct signalfd_siginfo si;
+	(void)loop;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+		case SIGUSR1: reload(a); break;
+		case SIGTERM: stop(a, "SIGTERM"); break;
+		case SIGINT: stop(a, "SIGINT"); break;
+		default: break;
+		}
+	}
+}
+
+static int run(struct app *a)
+{
+	char err[1024];
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	rlim_t nofile;
+	int rc = EX_OK;
+
+	log_open(PROG, a->foreground, a->cfg->log_facility);
+	log_set_format(a->cfg->log_format);
+	log_set_debug(a->debug);
+
+	if (daemon_check_root(a->user, err, sizeof(err)) < 0)
+		return fail_start(a, EX_USAGE, "%s", err);
+	if (a->user && geteuid() == 0 &&
+	    daemon_lookup_user(a->user, &uid, &gid, err, sizeof(err)) < 0)
+		return fail_start(a, EX_USAGE, "-u %s: %s", a->user, err);
+	raise_nofile(&nofile);
+	if (!a->stdio && nofile && nofile < (rlim_t)a->cfg->policy_max_connections + 64)
+		log_msg(LOG_WARNING,
+			"open file limit %llu is below policy.max_connections (%u) + 64: "
+			"connections beyond the limit will be refused",
+			(unsigned long long)nofile, a->cfg->policy_max_connections);
+
+	if (resolver_library_init() != 0)
+		return fail_start(a, EX_OSERR, "cannot initialise c-ares");
+	a->loop = evloop_new();
+	if (!a->loop)
+		return fail_start(a, EX_OSERR, "event loop: %s", strerror(errno));
+	a->e = engine_new(a->loop, a->cfg, err, sizeof(err));
+	if (!a->e)
+		return fail_start(a, EX_CONFIG, "%s", err);
+
+	if (!a->stdio) {
+		a->lfd = listen_open(&a->la, uid, gid, err, sizeof(err));
+		if (a->lfd < 0)
+			return fail_start(a, EX_UNAVAILABLE, "%s", err);
+	}
+	if (a->user && daemon_drop_privileges(a->user, err, sizeof(err)) < 0)
+		return fail_start(a, EX_OSERR, "-u %s: %s", a->user, err);
+	if (!a->foreground && !a->stdio && daemon_detach(err, sizeof(err)) < 0)
+		return fail_start(a, EX_OSERR, "%s", err);
+	if (a->pidfile) {
+		if (daemon_write_pidfile(a->pidfile, err, sizeof(err)) < 0)
+			return fail_start(a, EX_OSERR, "pid file: %s", err);
+		a->pid_written = true;
+	}
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (a->sigfd < 0 || evloop_watch(a->loop, a->sigfd, EV_READ, on_signal, a) < 0)
+		return fail_start(a, EX_OSERR, "signalfd: %s", strerror(errno));
+
+	a->srv = server_new(a->loop, a->e);
+	if (!a->srv)
+		return fail_start(a, EX_OSERR, "out of memory");
+	server_set_limits(a->srv, a->cfg->policy_idle_timeout, a->cfg->policy_max_connections);
+	server_set_done(a->srv, on_done, a);
+	if (a->stdio) {
+		if (server_add_stdio(a->srv, STDIN_FILENO, STDOUT_FILENO) < 0)
+			return fail_start(a, EX_OSERR, "stdin/stdout: %s", strerror(errno));
+		log_msg(LOG_DEBUG, "serving one connection on stdin/stdout");
+	} else {
+		if (server_add_listener(a->srv, a->lfd, a->la.text) < 0)
+			return fail_start(a, EX_OSERR, "event loop: %s", strerror(errno));
+		log_msg(LOG_INFO,
+			"listening on %s (configuration %s, mode %s, idle_timeout %u s, "
+			"max_connections %u, open file limit %llu)",
+			a->la.text, a->conf_path ? a->conf_path : "built-in defaults",
+			a->cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
+			a->cfg->policy_idle_timeout, a->cfg->policy_max_connections,
+			(unsigned long long)nofile);
+	}
+
+	if (evloop_run(a->loop) < 0) {
+		log_msg(LOG_ERR, "event loop: %s", strerror(errno));
+		rc = EX_OSERR;
+	}
+	struct server_stats st;
+	server_get_stats(a->srv, &st);
+	if (!a->stdio)
+		log_msg(LOG_INFO,
+			"stopped: %llu connections served, %llu requests answered, %llu malformed, "
+			"%llu refused, %llu closed idle, %llu checks cancelled",
+			(unsigned long long)st.accepted, (unsigned long long)st.requests,
+			(unsigned long long)st.malformed, (unsigned long long)st.refused,
+			(unsigned long long)st.idle_closed, (unsigned long long)st.cancelled);
+	return rc;
+}
+
+static void cleanup(struct app *a)
+{
+	server_free(a->srv);
+	engine_free(a->e);
+	if (a->sigfd >= 0) {
+		if (a->loop)
+			evloop_unwatch(a->loop, a->sigfd);
+		close(a->sigfd);
+	}
+	if (a->lfd >= 0) {
+		listen_cleanup(&a->la);
+		close(a->lfd);
+	}
+	evloop_free(a->loop);
+	if (a->pid_written)
+		daemon_remove_pidfile(a->pidfile);
+	config_unref(a->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct app a;
+	char err[1024];
+	int c;
+
+	memset(&a, 0, sizeof(a));
+	a.lfd = a.sigfd = -1;
+	while ((c = getopt(argc, argv, "c:l:fnVu:P:sdh")) != -1) {
+		switch (c) {
+		case 'c': a.conf_arg = optarg; break;
+		case 'l': a.listen_arg = optarg; break;
+		case 'f': a.foreground = true; break;
+		case 'n': a.check_only = true; break;
+		case 'V': printf(PROG " %s\n", MXSANE_VERSION); return EX_OK;
+		case 'u': a.user = optarg; break;
+		case 'P': a.pidfile = optarg; break;
+		case 's': a.stdio = true; break;
+		case 'd': a.debug = true; break;
+		case 'h': usage(stdout); return EX_OK;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (a.pidfile && a.pidfile[0] != '/') {
+		fprintf(stderr, PROG ": -P %s: the pid file path must be absolute\n", a.pidfile);
+		return EX_USAGE;
+	}
+
+	/* Signals are taken from a signalfd in the loop: block them before anything else (the
+	 * mask survives daemon_detach's fork).  A client that goes away must not kill us. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	a.cfg = load_config(&a, err, sizeof(err));
+	if (!a.cfg) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return EX_CONFIG;
+	}
+	if (a.listen_arg) {
+		if (listen_parse(a.listen_arg, &a.la, err, sizeof(err)) < 0) {
+			fprintf(stderr, PROG ": -l %s\n", err);
+			config_unref(a.cfg);
+			return EX_USAGE;
+		}
+	} else if (listen_parse(a.cfg->policy_listen, &a.la, err, sizeof(err)) < 0) {
+		fprintf(stderr, PROG ": %s: policy.listen: %s\n",
+			a.conf_path ? a.conf_path : "built-in defaults", err);
+		config_unref(a.cfg);
+		return EX_CONFIG;
+	}
+	if (a.check_only) {
+		printf("configuration OK: %s\n", a.conf_path ? a.conf_path : "built-in defaults");
+		config_unref(a.cfg);
+		return EX_OK;
+	}
+
+	int rc = run(&a);
+	cleanup(&a);
+	return rc;
+}
