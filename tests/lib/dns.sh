@@ -5,7 +5,11 @@
 #                   without .zone) on 127.0.0.1@KNOT_PORT, and ::1@KNOT_PORT when ::1 works.
 #                   Config, rundir, databases, pid file and log (knot.log) all live in
 #                   $T_DIR/knot; nothing is written elsewhere (no journal, no zone file sync).
-#                   Exports KNOT_PORT (and KNOT_V6=1 if it listens on ::1 too).
+#                   Exports KNOT_PORT, KNOT_PID (knotd), KNOT_V6=1 if it listens on ::1 too,
+#                   and KNOT_ZONES (the served copies of the zone files).  knotd is bounded by
+#                   KNOT_LIFETIME (seconds, default 1800), in case the script itself is killed.
+#   knot_reload ZONE...   after editing $KNOT_ZONES/ZONE.zone: reload it and wait until done
+#                   (no serial bump needed)
 #   start_faultdns  tests/tools/faultdns.py (fault-injecting responder for zone fault.test) on
 #                   127.0.0.1 FAULT_PORT, UDP and TCP; log in $T_DIR/faultdns.log.
 #                   Exports FAULT_PORT.  FAULT_LIFETIME (seconds, default 600) bounds its life.
@@ -103,7 +107,9 @@ start_knot() {
 		cp "${zones[@]}" "$dir/zones/"
 		port=$(free_port) || return 1
 		_knot_conf "$port" "$dir"
-		knotd -c "$dir/knot.conf" </dev/null >"$dir/knotd.out" 2>&1 &
+		# timeout(1) forwards our SIGTERM to knotd and kills it if we never get to.
+		timeout -k 5 "${KNOT_LIFETIME:-1800}" knotd -c "$dir/knot.conf" \
+			</dev/null >"$dir/knotd.out" 2>&1 &
 		pid=$!
 		track_pid "$pid"
 		if _dns_wait_soa "$port" mxs.test "$pid"; then
@@ -117,8 +123,9 @@ start_knot() {
 				fi
 			done
 			KNOT_PORT=$port
-			KNOT_PID=$pid
-			export KNOT_PORT KNOT_V6 KNOT_PID
+			KNOT_PID=$(cat "$dir/knot.pid" 2>/dev/null || echo "$pid")
+			KNOT_ZONES="$dir/zones"
+			export KNOT_PORT KNOT_V6 KNOT_PID KNOT_ZONES
 			return 0
 		fi
 		echo "start_knot: attempt $attempt on port $port failed:" >&2
@@ -126,6 +133,10 @@ start_knot() {
 		stop_pid "$pid"
 	done
 	return 1
+}
+
+knot_reload() {
+	knotc -c "$T_DIR/knot/knot.conf" -b -t 10 zone-reload "$@" >/dev/null
 }
 
 start_faultdns() {
