@@ -1,0 +1,112 @@
+-- session.lua - one SMTP session against mxsane-milter, driven by miltertest(8).
+-- Used by tests/integration/20-milter-miltertest.sh and 23-milter-daemon.sh.
+--
+-- Parameters (miltertest -D name=value):
+--   sock    milter socket, libmilter syntax (required)
+--   ip      client address (default 192.0.2.10); name: client host name (default client.test)
+--   helo    HELO name (default helo.test)
+--   auth    when set: macro {auth_authen} with this value at MAIL (SASL login)
+--   qid     when set: macro i (queue ID) at MAIL and RCPT
+--   from    envelope sender as the MTA sends it (default <sender@ok-mx.mxs.test>)
+--   rcpts   recipients, separated by spaces (default none)
+--   eom     "1": end the message after the recipients and report the added headers
+--   pause   seconds to sleep after connecting, before MAIL (tests of reload and SIGTERM)
+--
+-- Prints one line per step on stdout:
+--   mail <reply>             reply: continue | replycode | reject | tempfail | accept | other:N
+--   rcpt <address> <reply>
+--   eom <reply>
+--   header <value>           one per X-MXSane header added at end of message
+--   done
+-- A Lua error (miltertest prints nothing for it) goes to stderr, exit status 1.
+
+local names = {
+	[SMFIR_CONTINUE] = "continue",
+	[SMFIR_REPLYCODE] = "replycode",
+	[SMFIR_REJECT] = "reject",
+	[SMFIR_TEMPFAIL] = "tempfail",
+	[SMFIR_ACCEPT] = "accept",
+}
+
+local function reply(conn)
+	local r = mt.getreply(conn)
+	return names[r] or ("other:" .. tostring(r))
+end
+
+local function check(what, err)
+	if err ~= nil then
+		error(what .. ": " .. tostring(err))
+	end
+end
+
+local function session()
+	if sock == nil then
+		error("no socket: run with -D sock=SPEC")
+	end
+	local conn = mt.connect(sock, 50, 0.1)
+	if conn == nil then
+		error("cannot connect to " .. sock)
+	end
+	check("conninfo", mt.conninfo(conn, name or "client.test", ip or "192.0.2.10"))
+	if reply(conn) ~= "continue" then
+		error("connect was not accepted")
+	end
+	check("helo", mt.helo(conn, helo or "helo.test"))
+	if pause ~= nil then
+		mt.sleep(tonumber(pause))
+	end
+
+	local mail = {}
+	if auth ~= nil then
+		table.insert(mail, "{auth_authen}")
+		table.insert(mail, auth)
+	end
+	if qid ~= nil then
+		table.insert(mail, "i")
+		table.insert(mail, qid)
+	end
+	if #mail > 0 then
+		check("macro MAIL", mt.macro(conn, SMFIC_MAIL, table.unpack(mail)))
+	end
+	check("mailfrom", mt.mailfrom(conn, from or "<sender@ok-mx.mxs.test>"))
+	local r = reply(conn)
+	print("mail " .. r)
+	if r ~= "continue" then
+		mt.disconnect(conn)
+		print("done")
+		return
+	end
+
+	local accepted = 0
+	for rcpt in string.gmatch(rcpts or "", "%S+") do
+		if qid ~= nil then
+			check("macro RCPT", mt.macro(conn, SMFIC_RCPT, "i", qid))
+		end
+		check("rcptto " .. rcpt, mt.rcptto(conn, rcpt))
+		r = reply(conn)
+		print("rcpt " .. rcpt .. " " .. r)
+		if r == "continue" then
+			accepted = accepted + 1
+		end
+	end
+
+	if eom == "1" and accepted > 0 then
+		check("eom", mt.eom(conn))
+		print("eom " .. reply(conn))
+		for i = 0, 40 do
+			local h = mt.getheader(conn, "X-MXSane", i)
+			if h == nil then
+				break
+			end
+			print("header " .. h)
+		end
+	end
+	mt.disconnect(conn)
+	print("done")
+end
+
+local ok, err = pcall(session)
+if not ok then
+	io.stderr:write("session.lua: " .. tostring(err) .. "\n")
+	os.exit(1)
+end
