@@ -143,4 +143,16 @@ print-build:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f -not -path '*/cache/*' 2>/dev/null)
+
+# ---- Debian package and demo (issue 5) ----
+# `make deb`: mxsane_VERSION_ARCH.deb in build/deb, built with dpkg-buildpackage -us -uc -b
+# from a clean copy of the tree (packaging/debian becomes debian/ there), checked by lintian.
+# `make demo` (root, Debian 12): installs what is missing, builds, runs the sample domains
+# through a local DNS server, the milter and an isolated Postfix, prints what happened.
+.PHONY: deb demo
+deb:
+	packaging/build-deb.sh
+
+demo:
+	demo/run-demo
