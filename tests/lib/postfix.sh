@@ -54,6 +54,8 @@ if [ -n "${_MXS_POSTFIX_SH:-}" ]; then return 0; fi
 _MXS_POSTFIX_SH=1
 
 _PF_MASTER=/usr/lib/postfix/sbin/master
+# postconf, postfix, mount and friends live in sbin; a CI shell's PATH may lack it.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 _PF_UNSHARE_PID=
 
 # Cleanup hooks run by common.sh's EXIT trap before the tracked PIDs are stopped.
@@ -219,7 +221,7 @@ _pf_started() {
 
 start_postfix() {
 	_pf_need
-	local d="$T_DIR/postfix" attempt port up master i
+	local d="$T_DIR/postfix" attempt port up master deadline
 	[ -n "$_PF_UNSHARE_PID" ] && stop_postfix
 	for attempt in 1 2 3; do
 		rm -rf "$d"
@@ -231,6 +233,7 @@ start_postfix() {
 		# naps until it has cooled down: every daemon would wait ~1.5 s.  Age the files.
 		touch -d "@$((EPOCHSECONDS - 60))" "$d/etc/main.cf" "$d/etc/master.cf"
 		: >"$d/maillog"
+		# (mount -n: no /run/mount/utab bookkeeping on the host.)
 		# Inside new mount + PID namespaces: bind the instance's directories over the
 		# default paths (so that any Postfix program, even one that ignores MAIL_CONFIG,
 		# sees only the instance), then master becomes PID 1 of the namespace: when it
@@ -241,11 +244,11 @@ start_postfix() {
 		# killed before its EXIT trap runs.
 		unshare -m -p --fork --mount-proc --kill-child --propagation private \
 			/bin/sh -ec '
-				mount --bind "$1/etc" /etc/postfix
-				mount --bind "$1/spool" /var/spool/postfix
-				mount --bind "$1/lib" /var/lib/postfix
+				mount -n --bind "$1/etc" /etc/postfix
+				mount -n --bind "$1/spool" /var/spool/postfix
+				mount -n --bind "$1/lib" /var/lib/postfix
 				for f in resolv.conf nsswitch.conf; do
-					mount --bind "$1/ns/$f" "/etc/$f" ||
+					mount -n --bind "$1/ns/$f" "/etc/$f" ||
 						echo "postfix.sh: warning: could not bind over /etc/$f" >&2
 				done
 				exec "$2" -i -e "$3"' sh "$d" "$_PF_MASTER" "${POSTFIX_LIFETIME:-1800}" \
@@ -254,7 +257,8 @@ start_postfix() {
 		track_pid "$up"
 		_PF_UNSHARE_PID=$up
 		master=
-		for ((i = 0; i < 200; i++)); do
+		deadline=$((EPOCHSECONDS + 10))
+		while [ "$EPOCHSECONDS" -le "$deadline" ]; do
 			[ -n "$master" ] || _pf_child_of "$up" master
 			[ -n "$master" ] && _pf_started "$d/maillog" && break
 			kill -0 "$up" 2>/dev/null || break
