@@ -66,8 +66,10 @@ struct conn {
 	char *out; /* replies not yet written */
 	size_t outlen, outoff, outcap;
 
-	unsigned rev, wev; /* events registered on rfd / wfd (rfd == wfd: rev only) */
-	bool rwatched, wwatched;
+	unsigned rev;           /* events registered on rfd */
+	bool rwatched, wwatched; /* reading / writing is on (registered, or rfile) */
+	bool rfile;              /* rfd is a regular file (-s < file): epoll refuses those, */
+	struct ev_timer *rtimer; /* so it is read from a timer instead */
 
 	bool eof;     /* end of input seen */
 	bool closing; /* close once the current reply is written (shutdown) */
@@ -101,6 +103,7 @@ static bool conn_process(struct conn *c);
 static bool conn_flush(struct conn *c);
 static void conn_close(struct conn *c);
 static void on_conn_io(struct evloop *loop, int fd, unsigned events, void *arg);
+static void on_rfile(struct evloop *loop, void *arg);
 
 /* ------------------------------------------------------------------ bookkeeping */
 
@@ -178,14 +181,21 @@ static void conn_watch(struct conn *c)
 	}
 	/* separate descriptors (stdio): a pipe reports hang-up even when not asked, so an
 	 * unwanted side is removed from the loop altogether */
-	if (want_r && (!c->rwatched || c->rev != EV_READ)) {
-		if (evloop_watch(loop, c->rfd, EV_READ, on_conn_io, c) == 0) {
+	if (want_r && !c->rwatched) {
+		if (evloop_watch(loop, c->rfd, EV_READ, on_conn_io, c) == 0)
 			c->rwatched = true;
-			c->rev = EV_READ;
-		}
+		else if (errno == EPERM)
+			c->rwatched = c->rfile = true; /* a regular file: always readable */
 	} else if (!want_r && c->rwatched) {
-		evloop_unwatch(loop, c->rfd);
+		if (!c->rfile)
+			evloop_unwatch(loop, c->rfd);
 		c->rwatched = false;
+	}
+	if (c->rfile && c->rwatched && !c->rtimer)
+		c->rtimer = evloop_timer(loop, evloop_now(loop), on_rfile, c);
+	else if (c->rfile && !c->rwatched && c->rtimer) {
+		evloop_cancel(loop, c->rtimer);
+		c->rtimer = NULL;
 	}
 	if (want_w && !c->wwatched) {
 		if (evloop_watch(loop, c->wfd, EV_WRITE, on_conn_io, c) == 0)
@@ -196,8 +206,14 @@ static void conn_watch(struct conn *c)
 	}
 }
 
-/* A new connection on rfd/wfd, watched and timed.  NULL on failure: the caller closes the
- * descriptors. */
+/* Reading a regular file: the next buffer, one per loop iteration like a socket. */
+static void on_rfile(struct evloop *loop, void *arg)
+{
+	struct conn *c = arg;
+	c->rtimer = NULL;
+	on_conn_io(loop, c->rfd, EV_READ, c);
+}
+
 static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, const char *peer)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -238,8 +254,9 @@ static void conn_close(struct conn *c)
 		c->pending = false;
 		s->st.cancelled++;
 	}
-	if (c->rwatched)
+	if (c->rwatched && !c->rfile)
 		evloop_unwatch(s->loop, c->rfd);
+	evloop_cancel(s->loop, c->rtimer);
 	if (c->wwatched)
 		evloop_unwatch(s->loop, c->wfd);
 	if (c->stdio) {
@@ -567,6 +584,8 @@ static void on_conn_io(struct evloop *loop, int fd, unsigned events, void *arg)
 	if (fd == c->rfd && (events & EV_READ) && !c->eof) {
 		if (!conn_read(c))
 			return;
+		if (c->rfile)
+			conn_watch(c); /* next buffer at the next iteration, if still wanted */
 	}
 	if (fd == c->wfd && (events & EV_WRITE)) {
 		bool was_full = c->outlen - c->outoff >= SERVER_OUTPUT_MAX;
