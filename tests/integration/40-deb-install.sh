@@ -41,7 +41,8 @@ need_cmd dpkg setpriv
 if dpkg-query -W -f='${Status}' mxsane 2>/dev/null | grep -q 'installed$'; then
 	skip "mxsane is already installed on this machine; not replacing it (dpkg --purge mxsane first)"
 fi
-_pf_need # skips without Postfix, swaks, namespaces
+[ -x /usr/lib/postfix/sbin/master ] || skip "postfix not installed"
+need_cmd swaks unshare nsenter mountpoint ps
 
 VERSION=$(dpkg-parsechangelog -l "$MXS_TOP/packaging/debian/changelog" -S Version)
 ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)

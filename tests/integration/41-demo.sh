@@ -7,12 +7,12 @@
 # Runs with DEMO_NO_INSTALL=1: a test never installs packages; it skips when the demo's
 # software is missing, and when not root (the demo needs root).
 . "$(dirname "$0")/../lib/common.sh"
-. "$MXS_TOP/tests/lib/postfix.sh"
 
 [ "$(id -u)" = 0 ] || skip "make demo needs root"
 need_cmd make knotd kdig swaks
 "$PY" -c 'import dnslib' 2>/dev/null || skip "python3-dnslib not installed"
-_pf_need # Postfix, namespaces
+[ -x /usr/lib/postfix/sbin/master ] || skip "postfix not installed"
+need_cmd unshare nsenter pgrep ps
 
 etc_state() {
 	(cd /etc/postfix && find . -printf '%p %y %u:%g %m %l\n' | LC_ALL=C sort &&
