@@ -8,6 +8,8 @@
 #                   Exports KNOT_PORT, KNOT_PID (knotd), KNOT_V6=1 if it listens on ::1 too,
 #                   and KNOT_ZONES (the served copies of the zone files).  knotd is bounded by
 #                   KNOT_LIFETIME (seconds, default 1800), in case the script itself is killed.
+#                   KNOT_ZONES_DIR: serve the *.zone files of that directory instead of
+#                   tests/zones (bench/ serves its generated corpus this way).
 #   knot_reload ZONE...   after editing $KNOT_ZONES/ZONE.zone: reload it and wait until done
 #                   (no serial bump needed)
 #   start_faultdns  tests/tools/faultdns.py (fault-injecting responder for zone fault.test) on
@@ -96,8 +98,15 @@ _knot_conf() { # port dir
 start_knot() {
 	need_cmd knotd kdig
 	local dir="$T_DIR/knot" port attempt z pid
-	local zones=("$MXS_TOP"/tests/zones/*.zone)
-	[ -e "${zones[0]}" ] || { echo "start_knot: no zone files in tests/zones" >&2; return 1; }
+	local src="${KNOT_ZONES_DIR:-$MXS_TOP/tests/zones}"
+	local zones=("$src"/*.zone)
+	[ -e "${zones[0]}" ] || { echo "start_knot: no zone files in $src" >&2; return 1; }
+	# The zone whose SOA says "up": mxs.test for tests/zones, else the first file's.
+	local first=mxs.test
+	if [ -n "${KNOT_ZONES_DIR:-}" ]; then
+		first=${zones[0]##*/}
+		first=${first%.zone}
+	fi
 	KNOT_V6=0
 	_have_v6 && KNOT_V6=1
 	for attempt in 1 2 3; do
@@ -112,7 +121,7 @@ start_knot() {
 			</dev/null >"$dir/knotd.out" 2>&1 &
 		pid=$!
 		track_pid "$pid"
-		if _dns_wait_soa "$port" mxs.test "$pid"; then
+		if _dns_wait_soa "$port" "$first" "$pid"; then
 			for z in "${zones[@]}"; do
 				z=${z##*/}
 				z=${z%.zone}
