@@ -156,3 +156,21 @@ deb:
 
 demo:
 	demo/run-demo
+
+# ---------------------------------------------------------------------------------------
+# bench: performance benchmarks of issue 6 (not part of `make check`).  Loopback only,
+# bounded runs; see docs/benchmarks.md.  `make bench` runs everything (about 25 minutes);
+# `make bench BENCH_QUICK=1` a short pass (a minute or two) for iteration.  Results go to
+# $(BUILD)/bench/results/ (one directory per run, the summary table in results.md).
+BENCH_BIN  := $(addprefix $(BUILD)/bench/,loadgen dunno-server dnsdelay)
+BENCH_QUICK ?= 0
+
+.PHONY: bench bench-bin
+bench-bin: $(BENCH_BIN)
+.SECONDARY: $(BENCH_BIN:%=%.o) $(BUILD)/bench/benchnet.o
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/benchnet.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+bench: all bench-bin
+	BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/run
