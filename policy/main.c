@@ -189,6 +189,13 @@ static void stop(struct app *a, const char *why)
 	log_msg(LOG_INFO, "%s: stopping (answering requests in progress for at most %u ms)", why,
 		a->cfg->timeout_ms);
 	server_shutdown(a->srv, a->cfg->timeout_ms + 200);
+	/* Close the listening socket now: merely not accepting would let the kernel go on
+	 * completing handshakes into the listen queue, and those clients would wait for us. */
+	if (a->lfd >= 0) {
+		listen_cleanup(&a->la);
+		close(a->lfd);
+		a->lfd = -1;
+	}
 }
 
 static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)

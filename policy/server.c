@@ -797,6 +797,7 @@ void server_shutdown(struct server *s, unsigned grace_ms)
 	s->shutting = true;
 	for (size_t i = 0; i < s->nls; i++)
 		evloop_unwatch(s->loop, s->ls[i].fd);
+	s->nls = 0; /* forgotten: the caller may close them now */
 	struct conn *c = s->conns, *next;
 	for (; c; c = next) {
 		next = c->next;

@@ -61,7 +61,8 @@ int server_add_stdio(struct server *s, int rfd, int wfd);
 void server_set_done(struct server *s, void (*done)(void *arg), void *arg);
 
 /*
- * Stop: stop accepting (the listening descriptors are unwatched, not closed); close idle
+ * Stop: stop accepting (the listening descriptors are unwatched and forgotten, not closed:
+ * the caller should close them at once, or the kernel keeps queueing connections); close idle
  * connections and those in the middle of receiving a request; let connections with a check
  * running get their answer (then close them), for at most grace_ms; then close the rest.
  */
