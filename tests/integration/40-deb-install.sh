@@ -21,16 +21,24 @@
 . "$MXS_TOP/tests/lib/dns.sh"
 . "$MXS_TOP/tests/lib/postfix.sh"
 
-# ---- The Postfix set-up of the README ("Postfix (milter)", "Postfix (policy service)"):
-# these lines must stay the README's, word for word.
+# ---- The Postfix set-up of the README ("Postfix (milter)" for the Debian package, "Postfix
+# (policy service)", from docs/policy.md): these lines must stay the README's, word for word.
 README_MILTER=(
 	"smtpd_milters = unix:mxsane/milter.sock"
 	"milter_default_action = accept"
 )
 README_POLICY=(
-	"smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:10045"
+	"smtpd_recipient_restrictions =
+    permit_mynetworks,
+    permit_sasl_authenticated,
+    reject_unauth_destination,
+    check_policy_service inet:127.0.0.1:10045"
 	"smtpd_policy_service_default_action = DUNNO"
 )
+# Not the README's: the test's SMTP client (127.0.0.1) stands for a host on the internet, so
+# it must not be in mynetworks (the harness's default is 127.0.0.0/8), or permit_mynetworks
+# would let it through before the policy service is asked.
+INTERNET_CLIENT="mynetworks ="
 
 [ "$(id -u)" = 0 ] || skip "installs a .deb on this machine: root only"
 command -v dpkg-buildpackage >/dev/null || skip "dpkg-buildpackage not installed (dpkg-dev)"
@@ -267,8 +275,11 @@ send s@ok-mx.mxs.test bob@null-mx.mxs.test
 assert_match "milter after reload: 556 5.1.10" "^556 5\.1\.10 " "$(reply RCPT bob@null-mx.mxs.test)"
 
 # ---- Postfix with the README's policy service lines (no milter)
-start_postfix "${README_POLICY[@]}" || { not_ok "postfix starts (policy)" "see above"; finish; }
-ok "postfix: $(printf '%s; ' "${README_POLICY[@]}")"
+start_postfix "${README_POLICY[@]}" "$INTERNET_CLIENT" ||
+	{ not_ok "postfix starts (policy)" "see above"; finish; }
+assert_eq "postfix: the README's smtpd_recipient_restrictions" \
+	"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, check_policy_service inet:127.0.0.1:10045" \
+	"$(postfix_exec postconf -h smtpd_recipient_restrictions)"
 send s@ok-mx.mxs.test bob@null-mx.mxs.test
 # Postfix rewrites X.1.10 from a policy to X.1.0 in recipient context (smtpd_dsn_fix.c)
 assert_match "policy: null-MX recipient refused with 556 (5.1.0 after Postfix's DSN fix)" \
