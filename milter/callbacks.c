@@ -147,6 +147,12 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		                 sizeof(buf));
 	conn_set(&c->client_addr, addr);
 	conn_set(&c->client_name, hostname);
+	if (c->client_addr || c->client_name) {
+		char n[300], a[80];
+		log_escape_kv(n, sizeof(n), c->client_name ? c->client_name : "");
+		log_escape_kv(a, sizeof(a), c->client_addr ? c->client_addr : "unknown");
+		log_msg(LOG_DEBUG, "connect from %s [%s]", n, a);
+	}
 	return SMFIS_CONTINUE;
 }
 
@@ -211,7 +217,10 @@ static sfsistat cb_abort(SMFICTX *ctx)
 
 static sfsistat cb_close(SMFICTX *ctx)
 {
-	conn_free(smfi_getpriv(ctx));
+	struct conn *c = smfi_getpriv(ctx);
+	if (c && c->client_addr)
+		log_msg(LOG_DEBUG, "disconnect from [%s]", c->client_addr);
+	conn_free(c);
 	smfi_setpriv(ctx, NULL);
 	return SMFIS_CONTINUE;
 }

@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 		pid_written = true;
 	}
 	if (bridge_start(b, err, sizeof(err)) < 0 ||
-	    reload_start(b, conf_path, spec, err, sizeof(err)) < 0) {
+	    reload_start(b, conf_path, o.socket ? NULL : spec, err, sizeof(err)) < 0) {
 		report("%s", err);
 		rc = EX_OSERR;
 		goto out;

@@ -21,7 +21,8 @@ struct bridge;
 void reload_signals(sigset_t *set);
 
 /* Start the thread.  path: the file to reload (NULL: CONFIG_DEFAULT_PATH, if it exists by
- * then); socket: the socket in use (a change is reported as needing a restart).
+ * then); socket: milter.socket in use (a change is reported as needing a restart), NULL when
+ * -p overrides it.
  * 0, or -1 with err. */
 int reload_start(struct bridge *b, const char *path, const char *socket, char *err, size_t errlen);
 /* Stop and join the thread (no-op if not started). */
