@@ -42,7 +42,7 @@ int listen_parse(const char *spec, struct listen_addr *out, char *err, size_t er
 		}
 		if (strlen(path) >= sizeof(out->path)) {
 			snprintf(err, errlen, "%s: socket path longer than %zu bytes", spec,
-				 sizeof(out->path) - 1);
+			         sizeof(out->path) - 1);
 			return -1;
 		}
 		struct sockaddr_un *sun = (struct sockaddr_un *)&out->ss;
@@ -73,13 +73,14 @@ int listen_parse(const char *spec, struct listen_addr *out, char *err, size_t er
 		colon = strrchr(rest, ':');
 		if (!colon) {
 			snprintf(err, errlen,
-				 "%s: expected inet:HOST:PORT, inet:[IPv6]:PORT or unix:/path", spec);
+			         "%s: expected inet:HOST:PORT, inet:[IPv6]:PORT or unix:/path",
+			         spec);
 			return -1;
 		}
 		size_t hl = (size_t)(colon - rest);
 		if (hl >= sizeof(host) || memchr(rest, ':', hl)) {
-			snprintf(err, errlen, "%s: write an IPv6 address in brackets: inet:[::1]:PORT",
-				 spec);
+			snprintf(err, errlen,
+			         "%s: write an IPv6 address in brackets: inet:[::1]:PORT", spec);
 			return -1;
 		}
 		memcpy(host, rest, hl);
@@ -106,9 +107,9 @@ int listen_parse(const char *spec, struct listen_addr *out, char *err, size_t er
 		return 0;
 	}
 	snprintf(err, errlen,
-		 "%s: \"%s\" is not a numeric IPv4 or [IPv6] address (host names are not "
-		 "resolved: write inet:127.0.0.1:%u or inet:[::1]:%u)",
-		 spec, host, port, port);
+	         "%s: \"%s\" is not a numeric IPv4 or [IPv6] address (host names are not "
+	         "resolved: write inet:127.0.0.1:%u or inet:[::1]:%u)",
+	         spec, host, port, port);
 	return -1;
 }
 
@@ -152,13 +153,13 @@ int listen_open(struct listen_addr *a, uid_t uid, gid_t gid, char *err, size_t e
 		}
 		if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(a->path, uid, gid) < 0) {
 			snprintf(err, errlen, "cannot listen on %s: chown: %s", a->text,
-				 strerror(errno));
+			         strerror(errno));
 			unlink(a->path);
 			goto fail;
 		}
 		if (chmod(a->path, 0660) < 0) {
 			snprintf(err, errlen, "cannot listen on %s: chmod 0660: %s", a->text,
-				 strerror(errno));
+			         strerror(errno));
 			unlink(a->path);
 			goto fail;
 		}

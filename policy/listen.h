@@ -21,8 +21,8 @@ struct listen_addr {
 	socklen_t sslen;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* AF_UNIX */
 	char text[160];                                         /* canonical form, for logs */
-	bool created;   /* listen_open created the unix socket file ... */
-	dev_t dev;      /* ... with this device and inode */
+	bool created; /* listen_open created the unix socket file ... */
+	dev_t dev;    /* ... with this device and inode */
 	ino_t ino;
 };
 

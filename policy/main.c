@@ -35,11 +35,11 @@
 #define PROG "mxsane-policyd"
 
 struct app {
-	const char *conf_arg;  /* -c */
-	const char *conf_path; /* file the configuration came from, NULL: built-in defaults */
+	const char *conf_arg;   /* -c */
+	const char *conf_path;  /* file the configuration came from, NULL: built-in defaults */
 	const char *listen_arg; /* -l */
-	const char *user;      /* -u */
-	const char *pidfile;   /* -P */
+	const char *user;       /* -u */
+	const char *pidfile;    /* -P */
 	bool foreground, check_only, stdio, debug;
 
 	struct config *cfg;
@@ -56,25 +56,26 @@ struct app {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " [-c FILE] [-l LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]] [-P PIDFILE]\n"
-		"                      [-s] [-d]\n"
-		"  -c FILE    configuration file (default %s, built-in defaults if it is absent)\n"
-		"  -l LISTEN  listen here instead of policy.listen: inet:127.0.0.1:10045,\n"
-		"             inet:[::1]:10045 or unix:/path\n"
-		"  -f         stay in the foreground and log to stderr\n"
-		"  -n         check the configuration and exit\n"
-		"  -V         print the version and exit\n"
-		"  -u USER[:GROUP]  drop privileges to USER after binding (required as root)\n"
-		"  -P PIDFILE write the process id to PIDFILE\n"
-		"  -s         serve one connection on stdin/stdout (Postfix spawn(8)) and exit\n"
-		"  -d         debug logging\n",
-		CONFIG_DEFAULT_PATH);
+	        "usage: " PROG
+	        " [-c FILE] [-l LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]] [-P PIDFILE]\n"
+	        "                      [-s] [-d]\n"
+	        "  -c FILE    configuration file (default %s, built-in defaults if it is absent)\n"
+	        "  -l LISTEN  listen here instead of policy.listen: inet:127.0.0.1:10045,\n"
+	        "             inet:[::1]:10045 or unix:/path\n"
+	        "  -f         stay in the foreground and log to stderr\n"
+	        "  -n         check the configuration and exit\n"
+	        "  -V         print the version and exit\n"
+	        "  -u USER[:GROUP]  drop privileges to USER after binding (required as root)\n"
+	        "  -P PIDFILE write the process id to PIDFILE\n"
+	        "  -s         serve one connection on stdin/stdout (Postfix spawn(8)) and exit\n"
+	        "  -d         debug logging\n",
+	        CONFIG_DEFAULT_PATH);
 }
 
 /* A startup error: to stderr while there is a terminal to tell, and to the log.  In spawn
  * mode stderr is the connection to Postfix: never write there. */
 static int fail_start(const struct app *a, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static int fail_start(const struct app *a, int code, const char *fmt, ...)
 {
 	char msg[1024];
@@ -133,7 +134,7 @@ static void reload(struct app *a)
 		path = CONFIG_DEFAULT_PATH;
 	if (!path) {
 		log_msg(LOG_INFO, "reload: %s does not exist; keeping the built-in defaults",
-			CONFIG_DEFAULT_PATH);
+		        CONFIG_DEFAULT_PATH);
 		return;
 	}
 	struct config *n = config_load(path, err, sizeof(err));
@@ -145,15 +146,16 @@ static void reload(struct app *a)
 		struct listen_addr la;
 		if (listen_parse(n->policy_listen, &la, err, sizeof(err)) < 0) {
 			log_msg(LOG_ERR,
-				"reload failed, keeping the running configuration: %s: policy.listen: %s",
-				path, err);
+			        "reload failed, keeping the running configuration: %s: "
+			        "policy.listen: %s",
+			        path, err);
 			config_unref(n);
 			return;
 		}
 		log_msg(LOG_WARNING,
-			"reload: policy.listen changed to %s; still listening on %s until "
-			PROG " is restarted",
-			la.text, a->la.text);
+		        "reload: policy.listen changed to %s; still listening on %s until " PROG
+		        " is restarted",
+		        la.text, a->la.text);
 	}
 	if (engine_reconfigure(a->e, n, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
@@ -167,10 +169,11 @@ static void reload(struct app *a)
 	config_unref(a->cfg);
 	a->cfg = n;
 	a->conf_path = path;
-	log_msg(LOG_INFO, "configuration reloaded from %s (mode %s, idle_timeout %u s, "
-		"max_connections %u)",
-		path, n->mode == MODE_MONITOR ? "monitor" : "enforce", n->policy_idle_timeout,
-		n->policy_max_connections);
+	log_msg(LOG_INFO,
+	        "configuration reloaded from %s (mode %s, idle_timeout %u s, "
+	        "max_connections %u)",
+	        path, n->mode == MODE_MONITOR ? "monitor" : "enforce", n->policy_idle_timeout,
+	        n->policy_max_connections);
 }
 
 static void on_done(void *arg)
@@ -187,7 +190,7 @@ static void stop(struct app *a, const char *why)
 	}
 	a->stopping = true;
 	log_msg(LOG_INFO, "%s: stopping (answering requests in progress for at most %u ms)", why,
-		a->cfg->timeout_ms);
+	        a->cfg->timeout_ms);
 	server_shutdown(a->srv, a->cfg->timeout_ms + 200);
 	/* Close the listening socket now: merely not accepting would let the kernel go on
 	 * completing handshakes into the listen queue, and those clients would wait for us. */
@@ -235,9 +238,9 @@ static int run(struct app *a)
 	raise_nofile(&nofile);
 	if (!a->stdio && nofile && nofile < (rlim_t)a->cfg->policy_max_connections + 64)
 		log_msg(LOG_WARNING,
-			"open file limit %llu is below policy.max_connections (%u) + 64: "
-			"connections beyond the limit will be refused",
-			(unsigned long long)nofile, a->cfg->policy_max_connections);
+		        "open file limit %llu is below policy.max_connections (%u) + 64: "
+		        "connections beyond the limit will be refused",
+		        (unsigned long long)nofile, a->cfg->policy_max_connections);
 
 	if (resolver_library_init() != 0)
 		return fail_start(a, EX_OSERR, "cannot initialise c-ares");
@@ -286,12 +289,12 @@ static int run(struct app *a)
 		if (server_add_listener(a->srv, a->lfd, a->la.text) < 0)
 			return fail_start(a, EX_OSERR, "event loop: %s", strerror(errno));
 		log_msg(LOG_INFO,
-			"listening on %s (configuration %s, mode %s, idle_timeout %u s, "
-			"max_connections %u, open file limit %llu)",
-			a->la.text, a->conf_path ? a->conf_path : "built-in defaults",
-			a->cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
-			a->cfg->policy_idle_timeout, a->cfg->policy_max_connections,
-			(unsigned long long)nofile);
+		        "listening on %s (configuration %s, mode %s, idle_timeout %u s, "
+		        "max_connections %u, open file limit %llu)",
+		        a->la.text, a->conf_path ? a->conf_path : "built-in defaults",
+		        a->cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
+		        a->cfg->policy_idle_timeout, a->cfg->policy_max_connections,
+		        (unsigned long long)nofile);
 	}
 
 	if (evloop_run(a->loop) < 0) {
@@ -302,11 +305,11 @@ static int run(struct app *a)
 	server_get_stats(a->srv, &st);
 	if (!a->stdio)
 		log_msg(LOG_INFO,
-			"stopped: %llu connections served, %llu requests answered, %llu malformed, "
-			"%llu refused, %llu closed idle, %llu checks cancelled",
-			(unsigned long long)st.accepted, (unsigned long long)st.requests,
-			(unsigned long long)st.malformed, (unsigned long long)st.refused,
-			(unsigned long long)st.idle_closed, (unsigned long long)st.cancelled);
+		        "stopped: %llu connections served, %llu requests answered, %llu malformed, "
+		        "%llu refused, %llu closed idle, %llu checks cancelled",
+		        (unsigned long long)st.accepted, (unsigned long long)st.requests,
+		        (unsigned long long)st.malformed, (unsigned long long)st.refused,
+		        (unsigned long long)st.idle_closed, (unsigned long long)st.cancelled);
 	return rc;
 }
 
@@ -386,7 +389,7 @@ int main(int argc, char **argv)
 		}
 	} else if (listen_parse(a.cfg->policy_listen, &a.la, err, sizeof(err)) < 0) {
 		fprintf(stderr, PROG ": %s: policy.listen: %s\n",
-			a.conf_path ? a.conf_path : "built-in defaults", err);
+		        a.conf_path ? a.conf_path : "built-in defaults", err);
 		config_unref(a.cfg);
 		return EX_CONFIG;
 	}

@@ -13,16 +13,16 @@
 #include <string.h>
 
 static const char *const attr_names[PA__COUNT] = {
-	[PA_REQUEST] = "request",
-	[PA_PROTOCOL_STATE] = "protocol_state",
-	[PA_SENDER] = "sender",
-	[PA_RECIPIENT] = "recipient",
-	[PA_CLIENT_ADDRESS] = "client_address",
-	[PA_CLIENT_NAME] = "client_name",
-	[PA_HELO_NAME] = "helo_name",
-	[PA_SASL_USERNAME] = "sasl_username",
-	[PA_QUEUE_ID] = "queue_id",
-	[PA_INSTANCE] = "instance",
+        [PA_REQUEST] = "request",
+        [PA_PROTOCOL_STATE] = "protocol_state",
+        [PA_SENDER] = "sender",
+        [PA_RECIPIENT] = "recipient",
+        [PA_CLIENT_ADDRESS] = "client_address",
+        [PA_CLIENT_NAME] = "client_name",
+        [PA_HELO_NAME] = "helo_name",
+        [PA_SASL_USERNAME] = "sasl_username",
+        [PA_QUEUE_ID] = "queue_id",
+        [PA_INSTANCE] = "instance",
 };
 
 struct preq {
@@ -131,7 +131,7 @@ static enum preq_status attribute(struct preq *p, const char *l, size_t ll, cons
 			continue;
 		if (p->have[a]) {
 			snprintf(p->whybuf, sizeof(p->whybuf), "attribute %s given twice",
-				 attr_names[a]);
+			         attr_names[a]);
 			return preq_fail(p, p->whybuf, why);
 		}
 		size_t off = store_add(p, eq + 1, ll - nl - 1);
@@ -146,13 +146,13 @@ static enum preq_status attribute(struct preq *p, const char *l, size_t ll, cons
 }
 
 /* The empty line: the request is complete if it says what it is. */
-static enum preq_status end_of_request(struct preq *p, struct policy_request *out,
-				       const char **why)
+static enum preq_status end_of_request(struct preq *p, struct policy_request *out, const char **why)
 {
 	if (!p->have[PA_REQUEST])
 		return preq_fail(p, "request ended without a request= attribute", why);
 	if (strcmp(p->store + p->off[PA_REQUEST], "smtpd_access_policy") != 0)
-		return preq_fail(p, "unsupported request type (not request=smtpd_access_policy)", why);
+		return preq_fail(p, "unsupported request type (not request=smtpd_access_policy)",
+		                 why);
 	memset(out, 0, sizeof(*out));
 	for (int a = 0; a < PA__COUNT; a++)
 		if (p->have[a]) {
@@ -166,7 +166,7 @@ static enum preq_status end_of_request(struct preq *p, struct policy_request *ou
 }
 
 enum preq_status preq_feed(struct preq *p, const char *buf, size_t len, size_t *used,
-			   struct policy_request *out, const char **why)
+                           struct policy_request *out, const char **why)
 {
 	size_t i = 0;
 	enum preq_status st = PREQ_MORE;

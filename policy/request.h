@@ -73,7 +73,7 @@ void preq_reset(struct preq *p);
  * Out of memory is reported as PREQ_ERROR too ("out of memory").
  */
 enum preq_status preq_feed(struct preq *p, const char *buf, size_t len, size_t *used,
-			   struct policy_request *out, const char **why);
+                           struct policy_request *out, const char **why);
 
 /* True when no byte of a request has been received since the last complete one (or reset). */
 bool preq_idle(const struct preq *p);

@@ -51,7 +51,7 @@ struct conn {
 	struct preq *parser;
 	struct policy_request req; /* valid while have_req */
 	bool have_req;
-	int step;         /* 0: sender check next, 1: recipient check next, 2: reply */
+	int step;          /* 0: sender check next, 1: recipient check next, 2: reply */
 	struct check *chk; /* pending engine check, or NULL while it runs synchronously */
 	bool pending;      /* a check is running */
 	bool starting;     /* inside engine_check */
@@ -66,13 +66,13 @@ struct conn {
 	char *out; /* replies not yet written */
 	size_t outlen, outoff, outcap;
 
-	unsigned rev;           /* events registered on rfd */
+	unsigned rev;            /* events registered on rfd */
 	bool rwatched, wwatched; /* reading / writing is on (registered, or rfile) */
 	bool rfile;              /* rfd is a regular file (-s < file): epoll refuses those, */
 	struct ev_timer *rtimer; /* so it is read from a timer instead */
 
-	bool eof;     /* end of input seen */
-	bool closing; /* close once the current reply is written (shutdown) */
+	bool eof;                        /* end of input seen */
+	bool closing;                    /* close once the current reply is written (shutdown) */
 	uint64_t last_active, req_start; /* ms; req_start 0: no partial request */
 	struct ev_timer *timer;
 	uint64_t timer_when;
@@ -153,9 +153,10 @@ static void on_conn_timer(struct evloop *loop, void *arg)
 	}
 	if (c->req_start)
 		log_msg(LOG_INFO, "client %s: request not complete after %u s; closing", c->peer,
-			c->s->idle_ms / 1000);
+		        c->s->idle_ms / 1000);
 	else
-		log_msg(LOG_INFO, "client %s: idle for %u s; closing", c->peer, c->s->idle_ms / 1000);
+		log_msg(LOG_INFO, "client %s: idle for %u s; closing", c->peer,
+		        c->s->idle_ms / 1000);
 	c->s->st.idle_closed++;
 	conn_close(c);
 }
@@ -164,7 +165,7 @@ static void on_conn_timer(struct evloop *loop, void *arg)
 static void conn_watch(struct conn *c)
 {
 	bool want_r = !c->eof && !c->closing && c->inlen - c->inoff < SERVER_BACKLOG_MAX &&
-		      c->outlen - c->outoff < SERVER_OUTPUT_MAX;
+	              c->outlen - c->outoff < SERVER_OUTPUT_MAX;
 	bool want_w = c->outlen > c->outoff;
 	struct evloop *loop = c->s->loop;
 
@@ -348,9 +349,9 @@ static void on_check_done(void *arg, const struct check_result *res)
 		 * earlier check gives way to it */
 		char text[REPLY_MAX + 1], line[REPLY_MAX + 32];
 		int n = snprintf(line, sizeof(line), "%d %s ", res->reply.code,
-				 res->reply.dsn ? res->reply.dsn : "");
+		                 res->reply.dsn ? res->reply.dsn : "");
 		clean_copy(text, sizeof(text), res->text ? res->text : res->reason,
-			   REPLY_MAX - (size_t)(n > 0 ? n : 0));
+		           REPLY_MAX - (size_t)(n > 0 ? n : 0));
 		snprintf(c->answer, sizeof(c->answer), "action=%s%s\n\n", line, text);
 		c->answer_final = true;
 		c->answer_warn = false;
@@ -359,7 +360,7 @@ static void on_check_done(void *arg, const struct check_result *res)
 		const char *h = res->header;
 		if (!h || !h[0]) {
 			snprintf(fallback, sizeof(fallback), "%s %s", verdict_name(res->verdict),
-				 res->domain ? res->domain : "");
+			         res->domain ? res->domain : "");
 			h = fallback;
 		}
 		clean_copy(hdr, sizeof(hdr), h, HEADER_MAX);
@@ -385,15 +386,15 @@ static bool conn_step(struct conn *c)
 
 	memset(&cr, 0, sizeof(cr));
 	cr.client_addr = r->v[PA_CLIENT_ADDRESS] && r->v[PA_CLIENT_ADDRESS][0]
-				 ? r->v[PA_CLIENT_ADDRESS]
-				 : NULL;
+	                         ? r->v[PA_CLIENT_ADDRESS]
+	                         : NULL;
 	cr.authenticated = r->v[PA_SASL_USERNAME] && r->v[PA_SASL_USERNAME][0];
 	if (step == 0 && state_is_rcpt(r) && cfg->check_sender && r->v[PA_SENDER]) {
 		cr.role = ROLE_SENDER;
 		cr.address = r->v[PA_SENDER];
 		cr.address_len = r->len[PA_SENDER];
 	} else if (step <= 1 && state_is_rcpt(r) && cfg->check_recipient && !c->answer_final &&
-		   r->v[PA_RECIPIENT]) {
+	           r->v[PA_RECIPIENT]) {
 		c->step = 2;
 		cr.role = ROLE_RECIPIENT;
 		cr.address = r->v[PA_RECIPIENT];
@@ -402,7 +403,7 @@ static bool conn_step(struct conn *c)
 		/* every check done: answer */
 		if (!state_is_rcpt(r))
 			log_msg(LOG_DEBUG, "client %s: protocol_state=%s: DUNNO", c->peer,
-				r->v[PA_PROTOCOL_STATE] ? r->v[PA_PROTOCOL_STATE] : "(none)");
+			        r->v[PA_PROTOCOL_STATE] ? r->v[PA_PROTOCOL_STATE] : "(none)");
 		const char *a = c->answer[0] ? c->answer : "action=DUNNO\n\n";
 		c->have_req = false;
 		c->s->st.requests++;
@@ -441,7 +442,8 @@ static bool conn_flush(struct conn *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			log_msg(LOG_INFO, "client %s: write: %s; closing", c->peer, strerror(errno));
+			log_msg(LOG_INFO, "client %s: write: %s; closing", c->peer,
+			        strerror(errno));
 			conn_close(c);
 			return false;
 		}
@@ -459,7 +461,7 @@ static bool conn_flush(struct conn *c)
 	if (conn_finished(c)) {
 		if (c->eof && !preq_idle(c->parser))
 			log_msg(LOG_INFO, "client %s: input ended in the middle of a request",
-				c->peer);
+			        c->peer);
 		conn_close(c);
 		return false;
 	}
@@ -483,11 +485,12 @@ static bool conn_process(struct conn *c)
 		size_t used = 0;
 		const char *why = NULL;
 		enum preq_status st = preq_feed(c->parser, c->in + c->inoff, c->inlen - c->inoff,
-						&used, &c->req, &why);
+		                                &used, &c->req, &why);
 		c->inoff += used;
 		if (st == PREQ_ERROR) {
-			log_msg(LOG_WARNING, "client %s: malformed request: %s; closing the connection",
-				c->peer, why ? why : "?");
+			log_msg(LOG_WARNING,
+			        "client %s: malformed request: %s; closing the connection", c->peer,
+			        why ? why : "?");
 			c->s->st.malformed++;
 			conn_close(c);
 			return false;
@@ -510,7 +513,7 @@ static bool conn_process(struct conn *c)
 	if (conn_finished(c)) {
 		if (c->eof && !preq_idle(c->parser))
 			log_msg(LOG_INFO, "client %s: input ended in the middle of a request",
-				c->peer);
+			        c->peer);
 		conn_close(c);
 		return false;
 	}
@@ -544,8 +547,9 @@ static bool conn_read(struct conn *c)
 		if (!c->stdio) {
 			/* the client is gone: nobody is left to answer */
 			if (c->pending || c->have_req || !preq_idle(c->parser) || ahead)
-				log_msg(LOG_INFO, "client %s: disconnected with a request in progress",
-					c->peer);
+				log_msg(LOG_INFO,
+				        "client %s: disconnected with a request in progress",
+				        c->peer);
 			else
 				log_msg(LOG_DEBUG, "client %s: disconnected", c->peer);
 			conn_close(c);
@@ -623,8 +627,7 @@ static void peer_name(int fd, const struct sockaddr_storage *ss, char *out, size
 		struct ucred uc;
 		socklen_t l = sizeof(uc);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0)
-			snprintf(out, outlen, "unix:pid=%d,uid=%u", (int)uc.pid,
-				 (unsigned)uc.uid);
+			snprintf(out, outlen, "unix:pid=%d,uid=%u", (int)uc.pid, (unsigned)uc.uid);
 		else
 			snprintf(out, outlen, "unix");
 	}
@@ -640,8 +643,8 @@ static void log_refusal(struct server *s, const char *peer, const char *why)
 	}
 	if (s->refused_quiet)
 		log_msg(LOG_WARNING,
-			"connection from %s refused: %s (and %llu more in the last second)", peer,
-			why, (unsigned long long)s->refused_quiet);
+		        "connection from %s refused: %s (and %llu more in the last second)", peer,
+		        why, (unsigned long long)s->refused_quiet);
 	else
 		log_msg(LOG_WARNING, "connection from %s refused: %s", peer, why);
 	s->refused_quiet = 0;
@@ -664,15 +667,17 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			if ((errno == EMFILE || errno == ENFILE) && s->spare_fd >= 0) {
-				/* out of descriptors: take the connection off the queue with the spare
-				 * and close it, so the client learns at once instead of hanging */
+				/* out of descriptors: take the connection off the queue with the
+				 * spare and close it, so the client learns at once instead of
+				 * hanging */
 				close(s->spare_fd);
 				cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 				if (cfd >= 0)
 					close(cfd);
 				s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 				s->st.refused++;
-				log_refusal(s, "?", "out of file descriptors (raise the open file limit)");
+				log_refusal(s, "?",
+				            "out of file descriptors (raise the open file limit)");
 				continue;
 			}
 			log_msg(LOG_ERR, "accept: %s", strerror(errno));
@@ -684,8 +689,9 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			char why[128];
 			close(cfd);
 			s->st.refused++;
-			snprintf(why, sizeof(why), "%zu connections open (policy.max_connections = %u)",
-				 s->nconns, s->max_conns);
+			snprintf(why, sizeof(why),
+			         "%zu connections open (policy.max_connections = %u)", s->nconns,
+			         s->max_conns);
 			log_refusal(s, peer, why);
 			continue;
 		}
@@ -783,8 +789,9 @@ static void on_grace_over(struct evloop *loop, void *arg)
 	(void)loop;
 	s->grace_timer = NULL;
 	if (s->nconns)
-		log_msg(LOG_WARNING, "stopping: closing %zu connection%s still waiting for an answer",
-			s->nconns, s->nconns == 1 ? "" : "s");
+		log_msg(LOG_WARNING,
+		        "stopping: closing %zu connection%s still waiting for an answer", s->nconns,
+		        s->nconns == 1 ? "" : "s");
 	while (s->conns)
 		conn_close(s->conns);
 	server_maybe_done(s);
@@ -809,8 +816,8 @@ void server_shutdown(struct server *s, unsigned grace_ms)
 		}
 	}
 	if (s->nconns)
-		s->grace_timer = evloop_timer(s->loop, evloop_now(s->loop) + grace_ms,
-					      on_grace_over, s);
+		s->grace_timer =
+		        evloop_timer(s->loop, evloop_now(s->loop) + grace_ms, on_grace_over, s);
 	server_maybe_done(s);
 }
 

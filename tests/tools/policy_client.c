@@ -168,8 +168,8 @@ static int cmp_u64(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr, "usage: policy_client -a ADDR [-i IDLE] [-n REQUESTS | -d SECONDS] "
-			"[-c CONC] [-R RCPT]... [-S SENDER] [-t TIMEOUT_MS] [-H HOLD_MS] "
-			"[-g GAP_MS]\n");
+	                "[-c CONC] [-R RCPT]... [-S SENDER] [-t TIMEOUT_MS] [-H HOLD_MS] "
+	                "[-g GAP_MS]\n");
 	exit(2);
 }
 
@@ -267,11 +267,12 @@ int main(int argc, char **argv)
 			bool can_send = nreq > 0 ? sent < (unsigned long)nreq : now < t_end;
 			if (!l->busy && can_send && now >= l->next_us) {
 				char req[1024];
-				int n = snprintf(req, sizeof(req),
-						 "request=smtpd_access_policy\nprotocol_state=RCPT\n"
-						 "client_address=198.51.100.20\nsender=%s\n"
-						 "recipient=%s\ninstance=load.%lu\n\n",
-						 sender, rcpts[sent % (unsigned long)nrcpt], sent);
+				int n = snprintf(
+				        req, sizeof(req),
+				        "request=smtpd_access_policy\nprotocol_state=RCPT\n"
+				        "client_address=198.51.100.20\nsender=%s\n"
+				        "recipient=%s\ninstance=load.%lu\n\n",
+				        sender, rcpts[sent % (unsigned long)nrcpt], sent);
 				if (send(l->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
 					dropped++;
 					l->dead = true;
@@ -341,9 +342,9 @@ int main(int argc, char **argv)
 
 	qsort(lat, nlat, sizeof(uint64_t), cmp_u64);
 	double p50 = nlat ? (double)lat[nlat / 2] / 1000.0 : 0;
-	double p99 = nlat ? (double)lat[(nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1] /
-				    1000.0
-			  : 0;
+	double p99 =
+	        nlat ? (double)lat[(nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1] / 1000.0
+	             : 0;
 	double mx = nlat ? (double)lat[nlat - 1] / 1000.0 : 0;
 	for (long k = 0; k < conc; k++)
 		if (lv[k].last >= 0)

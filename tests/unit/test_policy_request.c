@@ -21,7 +21,7 @@
 
 /* Feed s[0..len-1] from an exact heap copy. */
 static enum preq_status feed(struct preq *p, const char *s, size_t len, size_t *used,
-			     struct policy_request *out, const char **why)
+                             struct policy_request *out, const char **why)
 {
 	char *copy = malloc(len ? len : 1);
 	assert_non_null(copy);
@@ -32,19 +32,19 @@ static enum preq_status feed(struct preq *p, const char *s, size_t len, size_t *
 }
 
 static const char REQ[] = "request=smtpd_access_policy\n"
-			  "protocol_state=RCPT\n"
-			  "protocol_name=ESMTP\n"
-			  "client_address=192.0.2.1\n"
-			  "client_name=mail.example.org\n"
-			  "helo_name=mail.example.org\n"
-			  "sender=\n"
-			  "recipient=bob@example.net\n"
-			  "queue_id=\n"
-			  "instance=123.456.7\n"
-			  "sasl_username=\n"
-			  "size=12345\n"
-			  "ccert_subject=x=y\n"
-			  "\n";
+                          "protocol_state=RCPT\n"
+                          "protocol_name=ESMTP\n"
+                          "client_address=192.0.2.1\n"
+                          "client_name=mail.example.org\n"
+                          "helo_name=mail.example.org\n"
+                          "sender=\n"
+                          "recipient=bob@example.net\n"
+                          "queue_id=\n"
+                          "instance=123.456.7\n"
+                          "sasl_username=\n"
+                          "size=12345\n"
+                          "ccert_subject=x=y\n"
+                          "\n";
 
 static void check_req(const struct policy_request *r)
 {
@@ -182,7 +182,7 @@ static char *with_line(size_t n, bool crlf, size_t *len)
 }
 
 static enum preq_status feed_all(const char *s, size_t len, const char **why, char *whybuf,
-				 size_t chunk)
+                                 size_t chunk)
 {
 	struct preq *p = preq_new();
 	struct policy_request r;
@@ -326,7 +326,8 @@ static void test_malformed(void **state)
 #define E(s, want) expect_error(s, sizeof(s) - 1, want)
 	E("request=smtpd_access_policy\nno equals sign\n\n", "a line without '='");
 	E("request=smtpd_access_policy\n=value\n\n", "an attribute with an empty name");
-	E("request=smtpd_access_policy\nsender=a@b\nsender=c@d\n\n", "attribute sender given twice");
+	E("request=smtpd_access_policy\nsender=a@b\nsender=c@d\n\n",
+	  "attribute sender given twice");
 	E("request=smtpd_access_policy\nrequest=smtpd_access_policy\n\n",
 	  "attribute request given twice");
 	E("sender=a@b\n\n", "request ended without a request= attribute");
@@ -346,7 +347,7 @@ static void test_unknown_ignored(void **state)
 {
 	(void)state;
 	static const char s[] = "Sender=x@y\nrecipients=z@w\nrequest=smtpd_access_policy\n"
-				"recipient=a=b@c\nfoo=\n\n";
+	                        "recipient=a=b@c\nfoo=\n\n";
 	struct preq *p = preq_new();
 	struct policy_request r;
 	size_t used;
@@ -370,7 +371,7 @@ static void test_random(void **state)
 		size_t len = RND() % (iter % 50 == 0 ? 70000 : 400);
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (RND() % 4) ? alphabet[RND() % (sizeof(alphabet) - 1)]
-					     : (char)(RND() & 0xff);
+			                     : (char)(RND() & 0xff);
 		struct preq *p = preq_new();
 		struct policy_request r;
 		size_t off = 0, used;
@@ -418,13 +419,19 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whole),          cmocka_unit_test(test_absent),
-		cmocka_unit_test(test_pipelined),      cmocka_unit_test(test_splits),
-		cmocka_unit_test(test_crlf),           cmocka_unit_test(test_line_limit),
-		cmocka_unit_test(test_line_limit_early), cmocka_unit_test(test_request_limit),
-		cmocka_unit_test(test_attr_limit),     cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_unknown_ignored), cmocka_unit_test(test_random),
-		cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_whole),
+	        cmocka_unit_test(test_absent),
+	        cmocka_unit_test(test_pipelined),
+	        cmocka_unit_test(test_splits),
+	        cmocka_unit_test(test_crlf),
+	        cmocka_unit_test(test_line_limit),
+	        cmocka_unit_test(test_line_limit_early),
+	        cmocka_unit_test(test_request_limit),
+	        cmocka_unit_test(test_attr_limit),
+	        cmocka_unit_test(test_malformed),
+	        cmocka_unit_test(test_unknown_ignored),
+	        cmocka_unit_test(test_random),
+	        cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
