@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "dnsmsg.h"
 #include "evloop.h"
+#include "log.h"
 #include "resolver.h"
 
 #define MAX_TARGETS   32 /* MX hosts examined per domain, most preferred first */
@@ -842,8 +843,20 @@ static void outage_record(struct engine *e, bool dns_error)
 	e->ring_errors += e->ring[e->ring_pos];
 	e->ring_pos = (e->ring_pos + 1) % e->ring_size;
 	/* Judge only once a meaningful sample exists: at least 10 checks. */
+	bool was = e->outage;
 	e->outage = e->ring_fill >= 10 &&
 		    (double)e->ring_errors > cfg->outage_ratio * (double)e->ring_fill;
+	if (e->outage != was)
+		log_msg(e->outage ? LOG_ERR : LOG_NOTICE,
+			e->outage ? "DNS outage: %zu of the last %zu checks failed temporarily; "
+				    "on_dns_outage=%s%s"
+				  : "DNS outage over: %zu of the last %zu checks failed; "
+				    "on_dns_outage=%s%s",
+			e->ring_errors, e->ring_fill,
+			cfg->on_dns_outage == OUTAGE_ACCEPT ? "accept" : "tempfail",
+			e->outage && cfg->on_dns_outage == OUTAGE_ACCEPT
+				? ": ACCEPTING MAIL WITHOUT DNS CHECKS until lookups succeed again"
+				: "");
 }
 
 /* ---------------------------------------------------------------- results */
