@@ -1,0 +1,179 @@
+/*
+ * test_log.c - decision log lines cannot be forged: CR, LF, control characters, quotes,
+ * backslashes, '=' and non-ASCII octets in network-supplied values are escaped, in both the
+ * key=value and the JSON format; every record is exactly one line that parses back to the
+ * original fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+/* Parse one key=value line back (values: bare or "quoted" with \xHH escapes). Returns the
+ * number of fields, fills keys/vals (decoded). */
+static int parse_kv(const char *line, char keys[32][32], char vals[32][2048])
+{
+	int n = 0;
+	const char *p = line;
+	while (*p && n < 32) {
+		size_t k = 0;
+		while (*p && *p != '=') {
+			if (*p == ' ' || *p == '"')
+				return -1;
+			keys[n][k++] = *p++;
+		}
+		keys[n][k] = '\0';
+		if (*p != '=')
+			return -1;
+		p++;
+		size_t v = 0;
+		bool quoted = *p == '"';
+		if (quoted)
+			p++;
+		while (*p && (quoted ? *p != '"' : *p != ' ')) {
+			if (*p == '\\') {
+				unsigned x;
+				if (p[1] != 'x' || sscanf(p + 2, "%2x", &x) != 1)
+					return -1;
+				vals[n][v++] = (char)x;
+				p += 4;
+			} else {
+				vals[n][v++] = *p++;
+			}
+		}
+		vals[n][v] = '\0';
+		if (quoted) {
+			if (*p != '"')
+				return -1;
+			p++;
+		}
+		n++;
+		if (*p == ' ')
+			p++;
+		else if (*p)
+			return -1;
+	}
+	return n;
+}
+
+static const char *find(int n, char keys[32][32], char vals[32][2048], const char *k)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(keys[i], k) == 0)
+			return vals[i];
+	return NULL;
+}
+
+static struct check_result sample(void)
+{
+	static const struct mx_info mx[1] = {{.pref = 10, .host = "mx.example.net", .usable = true}};
+	struct check_result r;
+	memset(&r, 0, sizeof(r));
+	r.role = ROLE_RECIPIENT;
+	r.verdict = V_NULL_MX;
+	r.action = r.configured_action = ACT_REJECT;
+	r.reply.code = 556;
+	r.reply.dsn = "5.1.10";
+	r.domain = "example.net";
+	r.reason = "example.net does not accept mail (null MX)";
+	r.mx = mx;
+	r.nmx = 1;
+	r.ttl = 3600;
+	return r;
+}
+
+static void test_kv_escapes_hostile_values(void **state)
+{
+	(void)state;
+	static char keys[32][32], vals[32][2048];
+	char line[4096];
+	const char *evil_sender = "a@b\r\nverdict=ok action=accept\x01\x7f\"q\\=\xc3\xa9";
+	const char *evil_helo = "helo\nJan  1 00:00:00 host mxsane[1]: verdict=ok";
+	struct log_ctx ctx = {.queue_id = "4ABC", .client_addr = "192.0.2.1",
+			      .helo = evil_helo, .sender = evil_sender, .recipient = "x y@z"};
+	struct check_result r = sample();
+
+	size_t len = log_format_decision(line, sizeof(line), LOG_FORMAT_KV, &ctx, &r);
+	assert_int_equal(len, strlen(line));
+	for (const char *p = line; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	int n = parse_kv(line, keys, vals);
+	assert_true(n > 5);
+	assert_string_equal(find(n, keys, vals, "sender"), evil_sender);
+	assert_string_equal(find(n, keys, vals, "helo"), evil_helo);
+	assert_string_equal(find(n, keys, vals, "recipient"), "x y@z");
+	assert_string_equal(find(n, keys, vals, "verdict"), "null_mx");
+	assert_string_equal(find(n, keys, vals, "action"), "reject");
+	assert_string_equal(find(n, keys, vals, "reply"), "556 5.1.10");
+	assert_string_equal(find(n, keys, vals, "queue_id"), "4ABC");
+	/* exactly one verdict= field: the injected one stayed inside the sender value */
+	int verdicts = 0;
+	for (int i = 0; i < n; i++)
+		verdicts += strcmp(keys[i], "verdict") == 0;
+	assert_int_equal(verdicts, 1);
+}
+
+static void test_json_is_one_valid_line(void **state)
+{
+	(void)state;
+	char line[4096];
+	struct log_ctx ctx = {.sender = "a\"b\\c\r\n\x02@d", .helo = "\xff\xfe",
+			      .recipient = "b\xc3\xbc" "cher@x"};
+	struct check_result r = sample();
+	log_format_decision(line, sizeof(line), LOG_FORMAT_JSON, &ctx, &r);
+	assert_null(strchr(line, '\n'));
+	assert_null(strchr(line, '\r'));
+	assert_non_null(strstr(line, "\"sender\":\"a\\\"b\\\\c\\u000d\\u000a\\u0002@d\""));
+	assert_non_null(strstr(line, "\"helo\":\"\\ufffd\\ufffd\"")); /* invalid UTF-8 */
+	assert_non_null(strstr(line, "\"recipient\":\"b\xc3\xbc" "cher@x\"")); /* valid UTF-8 kept */
+	assert_int_equal(line[0], '{');
+	assert_int_equal(line[strlen(line) - 1], '}');
+}
+
+static void test_truncation_stays_terminated(void **state)
+{
+	(void)state;
+	char small[64];
+	char big[3000];
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	struct log_ctx ctx = {.sender = big};
+	struct check_result r = sample();
+	size_t n = log_format_decision(small, sizeof(small), LOG_FORMAT_KV, &ctx, &r);
+	assert_true(n < sizeof(small));
+	assert_int_equal(strlen(small), n);
+	char esc[16];
+	log_escape_kv(esc, sizeof(esc), "\n\n\n\n\n\n\n\n");
+	assert_true(strlen(esc) < sizeof(esc));
+	assert_null(strchr(esc, '\n'));
+}
+
+static void test_empty_and_plain_values(void **state)
+{
+	(void)state;
+	char out[64];
+	log_escape_kv(out, sizeof(out), "");
+	assert_string_equal(out, "\"\"");
+	log_escape_kv(out, sizeof(out), "plain.value-1@x");
+	assert_string_equal(out, "plain.value-1@x");
+	log_escape_kv(out, sizeof(out), "has space");
+	assert_string_equal(out, "\"has space\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kv_escapes_hostile_values),
+		cmocka_unit_test(test_json_is_one_valid_line),
+		cmocka_unit_test(test_truncation_stays_terminated),
+		cmocka_unit_test(test_empty_and_plain_values),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
