@@ -123,6 +123,31 @@ assert_match "-l bad port refused" '64 .*bad port' "$RC $ERR"
 run -f -c "$CONF" -P relative.pid "${USER_ARGS[@]}"
 assert_eq "-P relative path: 64" 64 "$RC"
 
+# ---- -l forms: inet:[::1]:PORT (when ::1 exists) and HOST:PORT without inet: ----
+listen_and_ask() { # LISTEN ASK-ADDR NAME
+	local pid i r=
+	"$POLICYD" -f -c "$CONF" -l "$1" "${USER_ARGS[@]}" >"$T_DIR/forms.log" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	for i in $(seq 50); do
+		r=$(ask "$2" "$REQ_OK" 2>/dev/null | head -n 1)
+		[ -n "$r" ] && break
+		sleep 0.1
+	done
+	assert_eq "$3" "action=DUNNO" "$r"
+	grep -qF "listening on $2 " "$T_DIR/forms.log" && ok "$3: logged as $2" ||
+		not_ok "$3: listen address logged" "$(head -n 3 "$T_DIR/forms.log")"
+	stop_pid "$pid"
+}
+if "$PY" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	p=$(free_port)
+	listen_and_ask "inet:[::1]:$p" "inet:[::1]:$p" "-l inet:[::1]:PORT answers over IPv6"
+else
+	echo "# no ::1 here: IPv6 listen not tested"
+fi
+p=$(free_port)
+listen_and_ask "127.0.0.1:$p" "inet:127.0.0.1:$p" "-l 127.0.0.1:PORT (inet: implied) answers"
+
 # ---- bind failure: 69 naming the address ----
 busy=$(free_port)
 "$PY" -c "
