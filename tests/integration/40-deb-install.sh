@@ -21,11 +21,13 @@
 . "$MXS_TOP/tests/lib/dns.sh"
 . "$MXS_TOP/tests/lib/postfix.sh"
 
-# ---- The Postfix set-up of the README ("Postfix (milter)" for the Debian package, "Postfix
-# (policy service)", from docs/policy.md): these lines must stay the README's, word for word.
+# ---- The Postfix set-up of the README ("Postfix (milter)" from docs/milter.md, the unix
+# socket the Debian package uses; "Postfix (policy service)" from docs/policy.md): these lines
+# must stay the README's, word for word.
 README_MILTER=(
 	"smtpd_milters = unix:mxsane/milter.sock"
-	"milter_default_action = accept"
+	"milter_default_action = tempfail"
+	"milter_protocol = 6"
 )
 README_POLICY=(
 	"smtpd_recipient_restrictions =
