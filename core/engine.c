@@ -623,14 +623,14 @@ static void on_deadline(struct evloop *loop, void *arg)
 	enter(c);
 	if (!c->chain_fail && !c->mxset)
 		c->chain_fail = arena_printf(&c->ar, "no answer for the MX lookup of %s within %u ms",
-					     c->cur, c->cfg->timeout_ms);
+					     c->cur, (unsigned)(c->deadline - c->start));
 	for (size_t i = 0; i < c->nt; i++)
 		for (int f = 0; f < 2; f++)
 			if (c->t[i].f[f].pending) {
 				c->t[i].f[f].pending = false;
 				c->t[i].f[f].temp = true;
 				c->t[i].f[f].fail = arena_printf(&c->ar, "no answer within %u ms",
-								 c->cfg->timeout_ms);
+								 (unsigned)(c->deadline - c->start));
 			}
 	check_finish(c);
 	leave(c);
@@ -1092,6 +1092,8 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	snprintf(c->visited[0], sizeof(c->visited[0]), "%s", c->domain);
 	c->nvisited = 1;
 	c->deadline = c->start + cfg->timeout_ms;
+	if (req->deadline && req->deadline < c->deadline)
+		c->deadline = req->deadline > c->start ? req->deadline : c->start;
 	enter(c);
 	c->timer = evloop_timer(e->loop, c->deadline, on_deadline, c);
 	if (!c->timer) {

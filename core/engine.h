@@ -36,6 +36,9 @@ struct check_request {
 	const char *domain;  /* alternatively a bare domain (mxsane-check); NULL otherwise */
 	const char *client_addr; /* textual client IP or NULL: skip.clients */
 	bool authenticated;      /* SASL-authenticated session: sender checks are skipped */
+	uint64_t deadline;       /* absolute evloop time (ms) by which the verdict is due, or 0:
+				  * now + resolver.timeout_ms.  The earlier of the two applies, so
+				  * several checks of one request can share one budget. */
 };
 
 struct mx_info {

@@ -16,7 +16,9 @@ struct watch {
 	ev_fd_cb cb;
 	void *arg;
 	unsigned events;
-	bool active;
+	bool active;   /* registered with evloop_watch */
+	bool in_epoll; /* in the epoll set: not while events == 0, so a hang-up on an idle
+			* descriptor cannot make epoll_wait return over and over */
 };
 
 struct ev_timer {
@@ -113,8 +115,15 @@ int evloop_watch(struct evloop *loop, int fd, unsigned events, ev_fd_cb cb, void
 	}
 	struct watch *w = &loop->w[fd];
 	struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
-	if (epoll_ctl(loop->epfd, w->active ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -1;
+	if (events == 0) {
+		if (w->in_epoll && epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+			return -1;
+		w->in_epoll = false;
+	} else {
+		if (epoll_ctl(loop->epfd, w->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0)
+			return -1;
+		w->in_epoll = true;
+	}
 	w->active = true;
 	w->cb = cb;
 	w->arg = arg;
@@ -126,7 +135,8 @@ void evloop_unwatch(struct evloop *loop, int fd)
 {
 	if (fd < 0 || (size_t)fd >= loop->nw || !loop->w[fd].active)
 		return;
-	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (loop->w[fd].in_epoll)
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	memset(&loop->w[fd], 0, sizeof(loop->w[fd]));
 }
 

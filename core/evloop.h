@@ -24,8 +24,9 @@ typedef void (*ev_timer_cb)(struct evloop *loop, void *arg);
 struct evloop *evloop_new(void); /* NULL on failure (errno set) */
 void evloop_free(struct evloop *loop); /* accepts NULL; pending timers are freed, not run */
 
-/* Watch fd for events (EV_READ|EV_WRITE; 0 keeps it registered but idle).  Adding a watched
- * fd again changes its events and callback.  0 or -1 (errno). */
+/* Watch fd for events (EV_READ|EV_WRITE; 0 keeps it registered but idle: not even errors
+ * or hang-ups are reported then).  Adding a watched fd again changes its events and
+ * callback.  0 or -1 (errno; EPERM for a regular file, which epoll cannot watch). */
 int evloop_watch(struct evloop *loop, int fd, unsigned events, ev_fd_cb cb, void *arg);
 void evloop_unwatch(struct evloop *loop, int fd);
 

@@ -74,6 +74,7 @@ struct conn {
 	bool eof;                        /* end of input seen */
 	bool closing;                    /* close once the current reply is written (shutdown) */
 	uint64_t last_active, req_start; /* ms; req_start 0: no partial request */
+	uint64_t req_deadline;           /* ms: all checks of the current request end by then */
 	struct ev_timer *timer;
 	uint64_t timer_when;
 };
@@ -389,6 +390,7 @@ static bool conn_step(struct conn *c)
 	                         ? r->v[PA_CLIENT_ADDRESS]
 	                         : NULL;
 	cr.authenticated = r->v[PA_SASL_USERNAME] && r->v[PA_SASL_USERNAME][0];
+	cr.deadline = c->req_deadline;
 	if (step == 0 && state_is_rcpt(r) && cfg->check_sender && r->v[PA_SENDER]) {
 		cr.role = ROLE_SENDER;
 		cr.address = r->v[PA_SENDER];
@@ -498,6 +500,8 @@ static bool conn_process(struct conn *c)
 		if (st == PREQ_DONE) {
 			c->have_req = true;
 			c->step = 0;
+			/* one budget for the whole request, sender and recipient checks together */
+			c->req_deadline = evloop_now(c->s->loop) + engine_config(c->s->e)->timeout_ms;
 			c->answer[0] = '\0';
 			c->answer_final = c->answer_warn = false;
 			c->req_start = 0;
