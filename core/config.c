@@ -866,6 +866,88 @@ static bool server_valid(const char *s)
 	return !port || port_valid(port);
 }
 
+/* A host in a socket specification: an IP address or a host name (LDH labels). */
+static bool sock_host_valid(const char *h, size_t n, bool allow_name)
+{
+	char buf[256];
+	unsigned char bin[16];
+
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, h, n);
+	buf[n] = '\0';
+	if (inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1)
+		return true;
+	if (!allow_name)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)buf[i]) && buf[i] != '-' && buf[i] != '.')
+			return false;
+	return true;
+}
+
+static bool sock_path_valid(const char *p)
+{
+	return p[0] == '/' && strlen(p) < 108; /* sizeof(sun_path) */
+}
+
+/* libmilter syntax: unix:/path, local:/path, inet:PORT[@HOST], inet6:PORT[@HOST]. */
+static bool milter_socket_valid(const char *s)
+{
+	const char *rest, *at;
+	char port[8];
+
+	if (strncmp(s, "unix:", 5) == 0 || strncmp(s, "local:", 6) == 0)
+		return sock_path_valid(strchr(s, ':') + 1);
+	if (strncmp(s, "inet:", 5) == 0)
+		rest = s + 5;
+	else if (strncmp(s, "inet6:", 6) == 0)
+		rest = s + 6;
+	else
+		return false;
+	at = strchr(rest, '@');
+	size_t pl = at ? (size_t)(at - rest) : strlen(rest);
+	if (pl == 0 || pl >= sizeof(port))
+		return false;
+	memcpy(port, rest, pl);
+	port[pl] = '\0';
+	return port_valid(port) && (!at || sock_host_valid(at + 1, strlen(at + 1), true));
+}
+
+/* Postfix syntax: unix:/path, inet:HOST:PORT, inet:[IPv6]:PORT (HOST an IP address). */
+static bool policy_listen_valid(const char *s)
+{
+	const char *rest, *colon;
+
+	if (strncmp(s, "unix:", 5) == 0)
+		return sock_path_valid(s + 5);
+	if (strncmp(s, "inet:", 5) != 0)
+		return false;
+	rest = s + 5;
+	if (rest[0] == '[') {
+		const char *close = strchr(rest, ']');
+		return close && close[1] == ':' && port_valid(close + 2) &&
+		       sock_host_valid(rest + 1, (size_t)(close - rest - 1), false);
+	}
+	colon = strrchr(rest, ':');
+	return colon && port_valid(colon + 1) &&
+	       sock_host_valid(rest, (size_t)(colon - rest), false);
+}
+
+/* A string setting checked by valid(); `expect` describes the accepted forms. */
+static bool get_socket(struct loader *ld, const config_setting_t *g, const char *key, char **out,
+		       bool (*valid)(const char *), const char *expect)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (!get_string(ld, g, key, out))
+		return false;
+	if (s && !valid(*out))
+		return fail_at(ld, s, "'%s': invalid socket \"%s\" (expected %s)", sname(ld, s),
+			       sval(ld, *out), expect);
+	return true;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Sections */
 
@@ -1081,7 +1163,8 @@ static bool load_milter(struct loader *ld, const config_setting_t *root, struct 
 
 	if (!get_group(ld, root, "milter", known, &g))
 		return false;
-	return !g || get_string(ld, g, "socket", &c->milter_socket);
+	return !g || get_socket(ld, g, "socket", &c->milter_socket, milter_socket_valid,
+				"unix:/path, inet:PORT@HOST or inet6:PORT@HOST");
 }
 
 static bool load_policy(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -1093,7 +1176,8 @@ static bool load_policy(struct loader *ld, const config_setting_t *root, struct 
 		return false;
 	if (!g)
 		return true;
-	return get_string(ld, g, "listen", &c->policy_listen) &&
+	return get_socket(ld, g, "listen", &c->policy_listen, policy_listen_valid,
+			  "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") &&
 	       get_uns(ld, g, "idle_timeout", 1, 86400, &c->policy_idle_timeout) &&
 	       get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections);
 }

@@ -355,7 +355,7 @@ static void test_choices(void **state)
 	/* libconfig number forms that must not trip the integer-overflow scan */
 	c = load_ok("resolver = { timeout_ms = 3000L; };  # 99999999999999999999\n"
 	            "cache = { max_entries = 0x10; max_ttl = +600; };\n"
-	            "milter = { socket = \"inet:99999999999999999999@x\"; };\n"
+	            "skip = { domains = [ \"99999999999999999999.example\" ]; };\n"
 	            "/* 0x100000000 */ resilience = { outage_ratio = 5e-1; };\n"
 	            "policy = { max_connections = 1000000; idle_timeout = 86400; };\n");
 	assert_int_equal(c->timeout_ms, 3000);
@@ -424,6 +424,40 @@ static void test_servers_invalid(void **state)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors */
+
+static void test_sockets(void **state)
+{
+	(void)state;
+	const char *good_milter[] = {"inet:8895@127.0.0.1", "inet:8895", "inet6:8895@::1",
+				     "unix:/var/spool/postfix/mxsane/milter.sock", "local:/run/m.sock",
+				     "inet:8895@mail.example"};
+	const char *good_policy[] = {"inet:127.0.0.1:10045", "inet:[::1]:10045",
+				     "unix:/run/mxsane/policy.sock"};
+	char text[256];
+	for (size_t i = 0; i < sizeof(good_milter) / sizeof(good_milter[0]); i++) {
+		snprintf(text, sizeof(text), "milter = { socket = \"%s\"; };\n", good_milter[i]);
+		struct config *c = load_ok(text);
+		assert_string_equal(c->milter_socket, good_milter[i]);
+		config_unref(c);
+	}
+	for (size_t i = 0; i < sizeof(good_policy) / sizeof(good_policy[0]); i++) {
+		snprintf(text, sizeof(text), "policy = { listen = \"%s\"; };\n", good_policy[i]);
+		struct config *c = load_ok(text);
+		assert_string_equal(c->policy_listen, good_policy[i]);
+		config_unref(c);
+	}
+	expect_error("milter = {\n socket = \"inet:99999@127.0.0.1\"; };\n", 2,
+		     "'milter.socket': invalid socket");
+	expect_error("milter = {\n socket = \"tcp:8895@127.0.0.1\"; };\n", 2,
+		     "'milter.socket': invalid socket");
+	expect_error("milter = {\n socket = \"unix:relative.sock\"; };\n", 2,
+		     "'milter.socket': invalid socket");
+	expect_error("\npolicy = {\n listen = \"inet:localhost:10045\"; };\n", 3,
+		     "'policy.listen': invalid socket");
+	expect_error("policy = {\n listen = \"inet:[::1]10045\"; };\n", 2,
+		     "'policy.listen': invalid socket");
+	expect_error("policy = {\n listen = \"10045\"; };\n", 2, "'policy.listen': invalid socket");
+}
 
 static void test_unknown_keys(void **state)
 {
@@ -763,8 +797,8 @@ static void test_syntax_accepted(void **state)
 	        "mode = \"enforce\";\r\nlog = { format = \"kv\"; };\r\n",
 	        "/* one */ mode /* two */ = /* three\n four */ \"enforce\";",
 	        "skip = { domains = [ \"a\\x2e\" \"example\" ]; };",
-	        "milter = { socket = \"inet:1@h\\\"x\"; };",
-	        "milter = { socket = \"a \\q \\\\ b\"; };",
+	        "milter = { socket = \"unix:/h\\\"x\"; };",
+	        "milter = { socket = \"unix:/a \\q \\\\ b\"; };",
 	        "cache = { max_ttl = 0X1f; min_ttl = 0x1fL; max_entries = 08; error_ttl = -0; };",
 	        "cache = { max_ttl = 30LL; };",
 	        "resilience = { outage_ratio = .5; };",
@@ -782,8 +816,8 @@ static void test_syntax_accepted(void **state)
 		c = load_ok(ok[i]);
 		config_unref(c);
 	}
-	c = load_ok("milter = { socket = \"a\\tb\\\"c\" \"d\"; };");
-	assert_string_equal(c->milter_socket, "a\tb\"cd");
+	c = load_ok("milter = { socket = \"unix:/a\\tb\\\"c\" \"d\"; };");
+	assert_string_equal(c->milter_socket, "unix:/a\tb\"cd");
 	config_unref(c);
 	c = load_ok("cache = { max_ttl = 0X1f; min_ttl = 0x1fL; };");
 	assert_int_equal(c->cache_max_ttl, 31);
@@ -844,6 +878,7 @@ int main(void)
 	        cmocka_unit_test(test_choices),
 	        cmocka_unit_test(test_servers_valid),
 	        cmocka_unit_test(test_servers_invalid),
+	        cmocka_unit_test(test_sockets),
 	        cmocka_unit_test(test_unknown_keys),
 	        cmocka_unit_test(test_wrong_types),
 	        cmocka_unit_test(test_bad_values),
