@@ -22,6 +22,7 @@
 #include "resolver.h"
 
 #define MAX_TARGETS   32 /* MX hosts examined per domain, most preferred first */
+#define REPLY_TEXT_MAX 900 /* bytes of reply text (without code and DSN) */
 #define INFLIGHT_BKTS 1024
 #define FAM_A         0
 #define FAM_AAAA      1
@@ -894,6 +895,12 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 	r.reason = reason;
 	r.text = r.address[0] ? arena_printf(&c->ar, "<%s>: %s", r.address, reason)
 			      : arena_strdup(&c->ar, reason);
+	if (strlen(r.text) > REPLY_TEXT_MAX) {
+		/* libmilter takes at most 980 characters per reply line; Postfix's policy
+		 * client a line of 2 KiB with the code: keep every front-end well inside. */
+		char *t = (char *)(uintptr_t)r.text;
+		memcpy(t + REPLY_TEXT_MAX - 3, "...", 4);
+	}
 	if (r.action == ACT_WARN) {
 		const char *d = detail && detail[0] ? detail : reason;
 		if (r.monitor || r.outage)

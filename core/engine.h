@@ -65,7 +65,8 @@ struct check_result {
 	const char *address;           /* the address as given, sanitised for printing */
 	const char *domain;            /* A-label domain checked ("" if none) */
 	const char *reason;   /* plain words: "example.net does not accept mail (null MX)" */
-	const char *text;     /* reply text: "<bob@example.net>: example.net does not ..." */
+	const char *text;     /* reply text: "<bob@example.net>: example.net does not ...";
+			       * printable ASCII, at most 900 bytes */
 	const char *header;   /* X-MXSane header value for warn: "mx_cname example.net (...)" */
 	uint32_t ttl;         /* seconds this verdict may be cached for */
 	bool cached;          /* every record set came from the cache */
