@@ -914,16 +914,14 @@ static bool milter_socket_valid(const char *s)
 	return port_valid(port) && (!at || sock_host_valid(at + 1, strlen(at + 1), true));
 }
 
-/* Postfix syntax: unix:/path, inet:HOST:PORT, inet:[IPv6]:PORT (HOST an IP address). */
+/* Postfix syntax: unix:/path, [inet:]HOST:PORT, [inet:][IPv6]:PORT (HOST an IP address). */
 static bool policy_listen_valid(const char *s)
 {
 	const char *rest, *colon;
 
 	if (strncmp(s, "unix:", 5) == 0)
 		return sock_path_valid(s + 5);
-	if (strncmp(s, "inet:", 5) != 0)
-		return false;
-	rest = s + 5;
+	rest = strncmp(s, "inet:", 5) == 0 ? s + 5 : s; /* "inet:" may be left out */
 	if (rest[0] == '[') {
 		const char *close = strchr(rest, ']');
 		return close && close[1] == ':' && port_valid(close + 2) &&

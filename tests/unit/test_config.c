@@ -431,7 +431,7 @@ static void test_sockets(void **state)
 	const char *good_milter[] = {"inet:8895@127.0.0.1", "inet:8895", "inet6:8895@::1",
 				     "unix:/var/spool/postfix/mxsane/milter.sock", "local:/run/m.sock",
 				     "inet:8895@mail.example"};
-	const char *good_policy[] = {"inet:127.0.0.1:10045", "inet:[::1]:10045",
+	const char *good_policy[] = {"inet:127.0.0.1:10045", "inet:[::1]:10045", "127.0.0.1:10045",
 				     "unix:/run/mxsane/policy.sock"};
 	char text[256];
 	for (size_t i = 0; i < sizeof(good_milter) / sizeof(good_milter[0]); i++) {
