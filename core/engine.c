@@ -242,8 +242,8 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 		if (status == ARES_ETIMEOUT)
 			snprintf(why, sizeof(why), "no answer from the DNS server (timeout)");
 		else if (status == ARES_ECONNREFUSED)
-			snprintf(why, sizeof(why), "DNS server failure or refusal (%s)",
-				 ares_strerror(status));
+			snprintf(why, sizeof(why),
+				 "the DNS server answered SERVFAIL or REFUSED, or was unreachable");
 		else
 			snprintf(why, sizeof(why), "DNS lookup failed (%s)", ares_strerror(status));
 		rs = rrset_new(fl->name, fl->qtype, NULL, why,

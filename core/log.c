@@ -5,10 +5,12 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static bool g_stderr;
+static bool g_journal; /* stderr is systemd's journal stream: "<N>" priority prefixes */
 static bool g_debug;
 static enum log_format g_fmt = LOG_FORMAT_KV;
 static char g_ident[64] = "mxsane";
@@ -17,6 +19,9 @@ void log_open(const char *ident, bool to_stderr, int facility)
 {
 	snprintf(g_ident, sizeof(g_ident), "%s", ident);
 	g_stderr = to_stderr;
+	/* Under systemd the journal already records the program and pid; it reads a "<N>"
+	 * prefix as the priority (sd-daemon(3)). */
+	g_journal = to_stderr && getenv("JOURNAL_STREAM") != NULL;
 	if (!to_stderr)
 		openlog(g_ident, LOG_PID | LOG_NDELAY, facility);
 }
@@ -40,7 +45,8 @@ static void emit_line(int prio, const char *line)
 		return;
 	}
 	char buf[8192];
-	int n = snprintf(buf, sizeof(buf), "%s[%d]: %s\n", g_ident, (int)getpid(), line);
+	int n = g_journal ? snprintf(buf, sizeof(buf), "<%d>%s\n", prio, line)
+			  : snprintf(buf, sizeof(buf), "%s[%d]: %s\n", g_ident, (int)getpid(), line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf)) {
