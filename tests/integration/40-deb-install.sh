@@ -21,22 +21,30 @@
 . "$MXS_TOP/tests/lib/dns.sh"
 . "$MXS_TOP/tests/lib/postfix.sh"
 
-# ---- The Postfix set-up of the README ("Postfix (milter)" from docs/milter.md, the unix
-# socket the Debian package uses; "Postfix (policy service)" from docs/policy.md): these lines
-# must stay the README's, word for word.
-README_MILTER=(
-	"smtpd_milters = unix:mxsane/milter.sock"
-	"milter_default_action = tempfail"
-	"milter_protocol = 6"
-)
-README_POLICY=(
-	"smtpd_recipient_restrictions =
-    permit_mynetworks,
-    permit_sasl_authenticated,
-    reject_unauth_destination,
-    check_policy_service inet:127.0.0.1:10045"
-	"smtpd_policy_service_default_action = DUNNO"
-)
+# ---- The Postfix set-up of the README, read from the README itself so the two cannot drift:
+# the indented block after the line naming this test in "Postfix (milter)" (the unix socket
+# the Debian package uses) and in "Postfix (policy service)".  Each main.cf parameter, with
+# its continuation lines, becomes one element.
+readme_block() { # SECTION-HEADING
+	awk -v sec="$1" '
+		$0 == sec { insec = 1; next }
+		insec && /^[A-Z].*/ && prev ~ /^-+$/ { exit }
+		insec && /40-deb-install\.sh/ { armed = 1; prev = $0; next }
+		armed && /^    [^ #]/ { inblock = 1 }
+		inblock && /^$/ { exit }
+		inblock { sub(/^    /, ""); print }
+		{ prev = $0 }' "$MXS_TOP/README"
+}
+readme_params() { # SECTION-HEADING: print each parameter (joined with its continuations) NUL-terminated
+	readme_block "$1" | awk '
+		/^[a-z_]+ *=/ { if (cur != "") printf "%s%c", cur, 0; cur = $0; next }
+		{ cur = cur "\n" $0 }
+		END { if (cur != "") printf "%s%c", cur, 0 }'
+}
+mapfile -d '' README_MILTER < <(readme_params "Postfix (milter)")
+mapfile -d '' README_POLICY < <(readme_params "Postfix (policy service)")
+[ ${#README_MILTER[@]} -eq 3 ] || { not_ok "README: three milter lines found" "${README_MILTER[*]:-none}"; finish; }
+[ ${#README_POLICY[@]} -eq 2 ] || { not_ok "README: two policy parameters found" "${README_POLICY[*]:-none}"; finish; }
 # Not the README's: the test's SMTP client (127.0.0.1) stands for a host on the internet, so
 # it must not be in mynetworks (the harness's default is 127.0.0.0/8), or permit_mynetworks
 # would let it through before the policy service is asked.
