@@ -159,13 +159,13 @@ demo:
 
 # ---------------------------------------------------------------------------------------
 # bench: performance benchmarks of issue 6 (not part of `make check`).  Loopback only,
-# bounded runs; see docs/benchmarks.md.  `make bench` runs everything (about 25 minutes);
+# bounded runs; see docs/benchmarks.md.  `make bench` runs everything (about 30 minutes);
 # `make bench BENCH_QUICK=1` a short pass (a minute or two) for iteration.  Results go to
 # $(BUILD)/bench/results/ (one directory per run, the summary table in results.md).
 BENCH_BIN  := $(addprefix $(BUILD)/bench/,loadgen dunno-server dnsdelay)
 BENCH_QUICK ?= 0
 
-.PHONY: bench bench-bin
+.PHONY: bench bench-bin bench-deps
 bench-bin: $(BENCH_BIN)
 .SECONDARY: $(BENCH_BIN:%=%.o) $(BUILD)/bench/benchnet.o
 
@@ -174,3 +174,8 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/benchnet.o
 
 bench: all bench-bin
 	BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/run
+
+# The test packages (make deps) plus postfwd (the peer compared against) and perf (root).
+bench-deps: deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		$$(grep -v '^#' bench/packages.txt)
