@@ -230,6 +230,25 @@ assert_eq "per recipient: the message is accepted for the others" "eom continue"
 assert_eq "per recipient: one header per warning (sender, recipient)" "2" \
 	"$(grep -c '^X-MXSane: mx_cname' <<<"$HEADERS")"
 
+# ---- per-message state: a header belongs to its message, never to the next one on the
+# same connection, whether the first ended with end of message or was aborted (RSET)
+session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@mx-cname.mxs.test>" eom=1 \
+	"rcpts2=<carol@ok-mx.mxs.test>"
+assert_eq "two messages: the first gets its header" \
+	"header mx_cname mx-cname.mxs.test (MX target alias-host.mxs.test is an alias)" \
+	"$(line header)"
+assert_eq "two messages: the second is accepted without it" "2:eom continue|" \
+	"$(line 2:eom)|$(grep '^2:header' <<<"$OUT")"
+assert_eq "two messages: one header on the wire" 1 "$(grep -c . <<<"$HEADERS")"
+session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@mx-cname.mxs.test>" abort=1 \
+	"rcpts2=<carol@ok-mx.mxs.test>"
+assert_eq "aborted message: its warning is dropped" "abort|2:eom continue|" \
+	"$(grep -x abort <<<"$OUT")|$(line 2:eom)|$HEADERS"
+session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@mx-cname.mxs.test>" \
+	"rcpts2=<carol@ok-mx.mxs.test>"
+assert_eq "a new MAIL without end of message or abort starts a clean message" \
+	"2:eom continue|" "$(line 2:eom)|$HEADERS"
+
 # ---- skips decided by the engine: null sender, address literal, authenticated sender
 session "$P" "from=<>" "rcpts=<bob@null-mx.mxs.test> <alice@ok-mx.mxs.test>"
 assert_eq "null sender: not checked" "mail continue" "$(line mail)"

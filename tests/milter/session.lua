@@ -10,6 +10,9 @@
 --   from    envelope sender as the MTA sends it (default <sender@ok-mx.mxs.test>)
 --   rcpts   recipients, separated by spaces (default none)
 --   eom     "1": end the message after the recipients and report the added headers
+--   abort   "1": abort the transaction after the recipients instead (SMTP RSET)
+--   rcpts2  recipients of a second transaction on the same connection (after eom or abort),
+--           same sender; it always ends with end of message; its lines start with "2:"
 --   pause   seconds to sleep after connecting, before MAIL (tests of reload and SIGTERM)
 --
 -- Prints one line per step on stdout:
@@ -17,6 +20,7 @@
 --   rcpt <address> <reply>
 --   eom <reply>
 --   header <value>           one per X-MXSane header added at end of message
+--   abort                    the transaction was aborted
 --   done
 -- A Lua error (miltertest prints nothing for it) goes to stderr, exit status 1.
 
@@ -77,28 +81,49 @@ local function session()
 		return
 	end
 
-	local accepted = 0
-	for rcpt in string.gmatch(rcpts or "", "%S+") do
-		if qid ~= nil then
-			check("macro RCPT", mt.macro(conn, SMFIC_RCPT, "i", qid))
+	local function transaction(prefix, list, finish)
+		local accepted = 0
+		for rcpt in string.gmatch(list or "", "%S+") do
+			if qid ~= nil then
+				check("macro RCPT", mt.macro(conn, SMFIC_RCPT, "i", qid))
+			end
+			check("rcptto " .. rcpt, mt.rcptto(conn, rcpt))
+			local rr = reply(conn)
+			print(prefix .. "rcpt " .. rcpt .. " " .. rr)
+			if rr == "continue" then
+				accepted = accepted + 1
+			end
 		end
-		check("rcptto " .. rcpt, mt.rcptto(conn, rcpt))
-		r = reply(conn)
-		print("rcpt " .. rcpt .. " " .. r)
-		if r == "continue" then
-			accepted = accepted + 1
+		if finish == "abort" then
+			check("abort", mt.abort(conn))
+			print(prefix .. "abort")
+		elseif finish == "eom" and accepted > 0 then
+			check("eom", mt.eom(conn))
+			print(prefix .. "eom " .. reply(conn))
+			for i = 0, 40 do
+				local h = mt.getheader(conn, "X-MXSane", i)
+				if h == nil then
+					break
+				end
+				print(prefix .. "header " .. h)
+			end
 		end
 	end
 
-	if eom == "1" and accepted > 0 then
-		check("eom", mt.eom(conn))
-		print("eom " .. reply(conn))
-		for i = 0, 40 do
-			local h = mt.getheader(conn, "X-MXSane", i)
-			if h == nil then
-				break
-			end
-			print("header " .. h)
+	local finish = nil
+	if abort == "1" then
+		finish = "abort"
+	elseif eom == "1" then
+		finish = "eom"
+	end
+	transaction("", rcpts, finish)
+
+	if rcpts2 ~= nil then
+		check("mailfrom 2", mt.mailfrom(conn, from or "<sender@ok-mx.mxs.test>"))
+		r = reply(conn)
+		print("2:mail " .. r)
+		if r == "continue" then
+			transaction("2:", rcpts2, "eom")
 		end
 	end
 	mt.disconnect(conn)
