@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	struct bridge *b = NULL;
 	char err[1024];
 	char *conf_path = NULL, *pidfile = NULL;
-	bool defaults = false, pid_written = false;
+	bool defaults = false, pid_written = false, served = false;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	int rc = EX_OK;
@@ -253,6 +253,7 @@ int main(int argc, char **argv)
 	if (defaults)
 		log_msg(LOG_INFO, "%s does not exist: running with built-in defaults",
 		        CONFIG_DEFAULT_PATH);
+	served = true;
 	if (smfi_main() != MI_SUCCESS) {
 		report("the milter library stopped with an error (see the mail log)");
 		rc = EX_UNAVAILABLE;
@@ -261,8 +262,13 @@ int main(int argc, char **argv)
 
 out:
 	reload_stop();
+	/* Pending checks complete (tempfail) and the engine thread ends.  After smfi_main()
+	 * returns, libmilter's workers may still serve open connections until the process
+	 * exits: the bridge stays allocated (reachable through the callbacks) and answers them
+	 * 451 4.3.0. */
 	bridge_stop(b);
-	bridge_free(b);
+	if (!served)
+		bridge_free(b);
 	config_unref(cfg);
 	milter_socket_cleanup();
 	if (pid_written)

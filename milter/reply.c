@@ -58,8 +58,10 @@ static void set(struct milter_reply *r, enum milter_verdict what, int code, cons
 	r->what = what;
 	snprintf(r->rcode, sizeof(r->rcode), "%03d", code);
 	snprintf(r->xcode, sizeof(r->xcode), "%s", dsn);
-	/* rcode SP xcode SP text NUL <= MILTER_MAXREPLYLEN */
-	size_t max = MILTER_MAXREPLYLEN - strlen(r->rcode) - strlen(r->xcode) - 3;
+	/* "rcode SP xcode SP text" within one RFC 5321 reply line (and libmilter's limit) */
+	size_t max = MILTER_MAXLINE - strlen(r->rcode) - strlen(r->xcode) - 2;
+	if (max > MILTER_MAXREPLYLEN)
+		max = MILTER_MAXREPLYLEN;
 	milter_escape_text(r->text, sizeof(r->text), max, text);
 }
 

@@ -15,8 +15,11 @@
 
 #include "bridge.h"
 
-/* libmilter refuses a reply longer than this (code, DSN, text, separators and NUL). */
+/* libmilter refuses a reply text longer than this. */
 #define MILTER_MAXREPLYLEN 980
+/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including CRLF; the text is cut
+ * so that "CODE DSN TEXT" stays within this many. */
+#define MILTER_MAXLINE 510
 
 enum milter_verdict { MV_CONTINUE = 0, MV_REJECT, MV_TEMPFAIL };
 

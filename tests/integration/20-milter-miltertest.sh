@@ -281,6 +281,19 @@ assert_eq "very long address: still rejected" "rcpt <$LONG@null-mx.mxs.test> rep
 assert_match "very long address: reply 556 5.1.10 within 980 bytes" \
 	'^556 5\.1\.10 <x+\.\.\.>: null-mx\.mxs\.test does not accept mail \(null MX\)$' "$REPLIES"
 
+# A long text (address cut at 300 by the engine, plus a 212-byte nonexistent domain) is cut so
+# that the reply line fits RFC 5321's 512 octets with CRLF.
+L50=$(printf 'a%.0s' $(seq 1 50))
+NXD="$L50.$L50.$L50.$L50.mxs.test"
+session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<$(printf 'y%.0s' $(seq 1 200))@$NXD>"
+assert_match "long reply text: still 550 5.1.2 for the nonexistent domain" \
+	"^550 5\.1\.2 <y+@a+\.a+\.\.\.>: $L50\.$L50\." "$REPLIES"
+if [ "${#REPLIES}" -le 510 ] && [ "${#REPLIES}" -ge 500 ]; then
+	ok "long reply text: cut to one 512-octet reply line (${#REPLIES} + CRLF)"
+else
+	not_ok "long reply text: cut to one 512-octet reply line" "${#REPLIES} bytes"
+fi
+
 # ---- the decision log line: queue ID, client, HELO, sender, recipient, verdict, reply
 session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@null-mx.mxs.test>" qid=4Q1D2AB \
 	"ip=198.51.100.23" "name=mail.client.test" "helo=helo.client.test"
