@@ -3,6 +3,7 @@
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,21 @@ static bool g_journal; /* stderr is systemd's journal stream: "<N>" priority pre
 static bool g_debug;
 static enum log_format g_fmt = LOG_FORMAT_KV;
 static char g_ident[64] = "mxsane";
+static int g_pid; /* taken once: getpid() per line was a system call per decision */
+
+static void log_forget_pid(void)
+{
+	g_pid = 0; /* the child of a fork (daemon_detach) has another pid */
+}
 
 void log_open(const char *ident, bool to_stderr, int facility)
 {
 	snprintf(g_ident, sizeof(g_ident), "%s", ident);
 	g_stderr = to_stderr;
+	g_pid = (int)getpid();
+	static bool atfork;
+	if (!atfork)
+		atfork = pthread_atfork(NULL, NULL, log_forget_pid) == 0;
 	/* Under systemd the journal already records the program and pid; it reads a "<N>"
 	 * prefix as the priority (sd-daemon(3)). */
 	g_journal = to_stderr && getenv("JOURNAL_STREAM") != NULL;
@@ -46,7 +57,8 @@ static void emit_line(int prio, const char *line)
 	}
 	char buf[8192];
 	int n = g_journal ? snprintf(buf, sizeof(buf), "<%d>%s\n", prio, line)
-			  : snprintf(buf, sizeof(buf), "%s[%d]: %s\n", g_ident, (int)getpid(), line);
+			  : snprintf(buf, sizeof(buf), "%s[%d]: %s\n", g_ident,
+					     g_pid ? g_pid : (int)getpid(), line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf)) {
