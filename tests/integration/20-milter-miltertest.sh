@@ -216,6 +216,52 @@ assert_eq "RCPT ok: accepted" "rcpt <bob@ok-mx.mxs.test> continue" \
 assert_eq "RCPT ok: message accepted without header" "eom continue|" \
 	"$(line eom)|$HEADERS"
 
+# ---- a DNS wait for one connection never blocks another; many connections at once
+# (libmilter's worker pool) each get their own answers
+(
+	session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@slow3000.fault.test>"
+	echo "$MS $(line "rcpt <bob@slow3000.fault.test>")" >"$T_DIR/slow.out"
+) &
+SLOW=$!
+sleep 0.5
+session "$MAIN_PORT" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@null-mx.mxs.test> <carol@nonexistent-2.mxs.test>"
+assert_eq "while another connection waits for DNS: answered" \
+	"rcpt <carol@nonexistent-2.mxs.test> replycode" "$(line "rcpt <carol@nonexistent-2.mxs.test>")"
+if [ "$MS" -lt 1000 ]; then
+	ok "while another connection waits for DNS: answered at once ($MS ms)"
+else
+	not_ok "while another connection waits for DNS: answered at once" "$MS ms"
+fi
+wait "$SLOW"
+assert_match "the waiting connection got its own answer" \
+	'^[0-9]+ rcpt <bob@slow3000\.fault\.test> replycode$' "$(cat "$T_DIR/slow.out")"
+SLOW_MS=$(awk '{ print $1 }' "$T_DIR/slow.out")
+if [ "${SLOW_MS:-0}" -ge "$BUDGET" ]; then
+	ok "... after the budget ($SLOW_MS ms): the fast one did not wait for it"
+else
+	not_ok "the waiting connection answered after the budget" "${SLOW_MS:-?} ms"
+fi
+PAR=()
+for i in $(seq 1 24); do
+	case $((i % 4)) in
+	0) r="null-mx.mxs.test" e=replycode ;;
+	1) r="ok-mx.mxs.test" e=continue ;;
+	2) r="nx-$i.mxs.test" e=replycode ;;
+	3) r="implicit-a.mxs.test" e=continue ;;
+	esac
+	(
+		session "$MAIN_PORT" "from=<s$i@ok-mx.mxs.test>" "rcpts=<u$i@$r>" "qid=Q$i"
+		echo "$(line "rcpt <u$i@$r>") expected $e"
+	) >"$T_DIR/par.$i" &
+	PAR+=($!)
+done
+wait "${PAR[@]}"
+BAD=$(cat "$T_DIR"/par.* | awk '$3 != $5' | head -3)
+assert_eq "24 concurrent connections: every recipient got its own verdict" "" "$BAD"
+assert_eq "24 concurrent connections: all answered" 24 "$(cat "$T_DIR"/par.* | grep -c expected)"
+assert_eq "24 concurrent connections: each log line has its own queue ID and recipient" 24 \
+	"$(grep -cE 'queue_id=Q([0-9]+) .*role=recipient .*recipient=<u\1@' "$T_DIR/milter.log")"
+
 # ---- per recipient: one rejected, one accepted, in one transaction; two warn headers
 session "$P" "from=<s@mx-cname.mxs.test>" \
 	"rcpts=<bob@null-mx.mxs.test> <alice@ok-mx.mxs.test> <carol@mx-cname-ext.mxs.test>" eom=1
