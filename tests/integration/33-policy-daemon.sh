@@ -98,7 +98,7 @@ printf 'policy = { listen = "inet:localhost:10045"; };\n' >"$T_DIR/listen.conf"
 run -n -c "$T_DIR/listen.conf"
 assert_eq "-n host name in policy.listen: exit status 78" 78 "$RC"
 assert_match "-n host name in policy.listen: clear message" \
-	"$T_DIR/listen.conf: policy.listen: inet:localhost:10045: \"localhost\" is not a numeric" "$ERR"
+	"$T_DIR/listen.conf:1: .policy.listen.: invalid socket \"inet:localhost:10045\"" "$ERR"
 run -n -c "$T_DIR/missing.conf"
 assert_eq "-n missing file: exit status 78" 78 "$RC"
 assert_match "-n missing file names it" "$T_DIR/missing.conf" "$ERR"
