@@ -53,6 +53,7 @@ struct famlook {
 	char name[DOMAIN_MAX + 2]; /* name asked now (follows CNAMEs) */
 	unsigned hops;
 	bool started, pending, alias, temp, done;
+	bool usable; /* final holds a non-bogus address: computed once when final is set */
 	struct rrset *final; /* last answer (OK/NODATA/NXDOMAIN), or NULL */
 	const char *fail;    /* temporary failure reason (arena) */
 };
@@ -83,7 +84,7 @@ struct check {
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
 	unsigned hops; /* CNAME hops at the domain, counted across replies */
 	unsigned nvisited;
-	char visited[DNS_MAX_CNAME + 1][DOMAIN_MAX + 2];
+	const char *visited[DNS_MAX_CNAME + 1]; /* names of the chain (arena) */
 	struct rrset *mxset; /* final MX answer */
 	bool implicit;
 	const char *chain_fail; /* temporary failure of the domain chain */
@@ -408,6 +409,7 @@ static void start_targets(struct check *c)
 }
 
 static bool family_usable(const struct check *c, const struct famlook *fl);
+static void family_set_final(const struct check *c, struct famlook *fl, struct rrset *rs);
 
 /* The A lookup of target tidx has ended: ask AAAA unless A already made it usable.  A name
  * that does not exist (NXDOMAIN) has no AAAA either: no need to ask. */
@@ -420,7 +422,7 @@ static void after_a(struct check *c, int tidx)
 	if (a->final && rrset_status(a->final) == DNSR_NXDOMAIN) {
 		aaaa->started = aaaa->done = true;
 		aaaa->alias = a->alias;
-		aaaa->final = rrset_ref(a->final);
+		family_set_final(c, aaaa, a->final);
 		return;
 	}
 	start_family(c, (size_t)tidx, FAM_AAAA);
@@ -526,7 +528,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 				check_finish(c);
 				return;
 			}
-		snprintf(c->visited[c->nvisited++], sizeof(c->visited[0]), "%s", tgt);
+		c->visited[c->nvisited++] = arena_strdup(&c->ar, tgt);
 		snprintf(c->cur, sizeof(c->cur), "%s", tgt);
 		lookup(c, DOMAIN_CHAIN, 0, c->cur, DNS_T_MX);
 		return;
@@ -620,8 +622,7 @@ static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
 			return;
 		}
 		f->done = true;
-		rrset_unref(f->final);
-		f->final = rrset_ref(rs);
+		family_set_final(c, f, rs);
 		return;
 	case DNSR_TEMPFAIL:
 	case DNSR_MALFORMED:
@@ -680,12 +681,21 @@ static bool addr_bogus(const struct config *cfg, uint16_t qtype, const uint8_t *
 
 static bool family_usable(const struct check *c, const struct famlook *fl)
 {
-	if (!fl->final || rrset_status(fl->final) != DNSR_OK)
-		return false;
-	for (size_t i = 0; i < rrset_count(fl->final); i++)
-		if (!addr_bogus(c->cfg, rrset_type(fl->final), rrset_addr(fl->final, i)))
-			return true;
-	return false;
+	(void)c;
+	return fl->usable;
+}
+
+/* Set the final answer of a family and judge its addresses once. */
+static void family_set_final(const struct check *c, struct famlook *fl, struct rrset *rs)
+{
+	rrset_unref(fl->final);
+	fl->final = rrset_ref(rs);
+	fl->usable = false;
+	if (rrset_status(rs) != DNSR_OK)
+		return;
+	for (size_t i = 0; i < rrset_count(rs) && !fl->usable; i++)
+		if (!addr_bogus(c->cfg, rrset_type(rs), rrset_addr(rs, i)))
+			fl->usable = true;
 }
 
 /* A target is usable if one of its final answers holds a non-bogus address; it counts as an
@@ -1123,7 +1133,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	}
 
 	snprintf(c->cur, sizeof(c->cur), "%s", c->domain);
-	snprintf(c->visited[0], sizeof(c->visited[0]), "%s", c->domain);
+	c->visited[0] = c->domain;
 	c->nvisited = 1;
 	c->deadline = c->start + cfg->timeout_ms;
 	if (req->deadline && req->deadline < c->deadline)
