@@ -124,6 +124,30 @@ run -f -u root -c "$CONF" -p "unix:$T_DIR/no/such/dir/m.sock"
 assert_eq "socket in a missing directory: exit 69" 69 "$RC"
 assert_match "socket in a missing directory: message" "unix:$T_DIR/no/such/dir/m\.sock" "$ERR"
 
+# ---- inet6:PORT@[::1] (miltertest cannot connect to IPv6: a raw option negotiation instead)
+if "$PY" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	P6=$(free_port)
+	start_bg v6 "$MILTER" -f -u root -c "$CONF" -p "inet6:$P6@[::1]"
+	PID=$BG_PID
+	NEG=
+	for i in $(seq 50); do
+		NEG=$("$PY" - "$P6" <<'EOF6' 2>/dev/null
+import socket, struct, sys
+s = socket.create_connection(("::1", int(sys.argv[1])), timeout=2)
+body = b"O" + struct.pack(">III", 6, 0x1ff, 0x1fffff)
+s.sendall(struct.pack(">I", len(body)) + body)
+n = struct.unpack(">I", s.recv(4))[0]
+print(chr(s.recv(n)[0]))
+EOF6
+) && break
+		sleep 0.1
+	done
+	assert_eq "-p inet6:PORT@[::1]: listens and negotiates" "O" "$NEG"
+	term "$PID"
+else
+	echo "# SKIP inet6: no ::1 on this machine"
+fi
+
 # ---- privilege drop, socket permissions, pid file; the socket dir belongs to nobody so the
 # daemon can remove its socket when it stops.
 chmod 755 "$T_DIR"
