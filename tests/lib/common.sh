@@ -13,6 +13,7 @@
 #   free_port             print a port that is free for TCP and UDP on 127.0.0.1
 #   wait_port PORT [tcp|udp]   wait (max ~10 s) until something listens there; 1 on timeout
 #   now_ms                wall clock in milliseconds
+#   slack_ms MS           timing slack MS for process overhead, x20 under VALGRIND=1 runs
 #   need_cmd CMD...       skip the script unless every CMD is on PATH
 #   need_bin NAME...      skip the script unless $BUILD_DIR/NAME has been built (call it
 #                         directly, not in $(...): skip must run in the script's own shell)
@@ -327,4 +328,15 @@ finish() {
 	echo "$_T_PASS passed, $_T_FAIL failed"
 	[ "$_T_FAIL" -eq 0 ] && exit 0
 	exit 1
+}
+
+# slack_ms MS: a timing slack of MS milliseconds for process and scheduling overhead, scaled
+# when the daemons run under valgrind (MXS_VALGRIND=1, set by `make check VALGRIND=1`), which
+# slows the code ~20x.  Only the slack scales, never the budget the daemon enforces itself.
+slack_ms() {
+	if [ "${MXS_VALGRIND:-0}" = 1 ]; then
+		echo $(($1 * ${MXS_VALGRIND_SLACK:-20}))
+	else
+		echo "$1"
+	fi
 }
