@@ -13,7 +13,7 @@
 static bool g_stderr;
 static bool g_journal; /* stderr is systemd's journal stream: "<N>" priority prefixes */
 static bool g_debug;
-static enum log_format g_fmt = LOG_FORMAT_KV;
+static _Atomic int g_fmt = LOG_FORMAT_KV; /* set on reload, read by every thread */
 static char g_ident[64] = "mxsane";
 static int g_pid; /* taken once: getpid() per line was a system call per decision */
 
@@ -303,6 +303,6 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 void log_decision(const struct log_ctx *ctx, const struct check_result *r)
 {
 	char line[4096];
-	log_format_decision(line, sizeof(line), g_fmt, ctx, r);
+	log_format_decision(line, sizeof(line), (enum log_format)g_fmt, ctx, r);
 	emit_line(r->action == ACT_ACCEPT ? LOG_INFO : LOG_WARNING, line);
 }

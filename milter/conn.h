@@ -21,6 +21,7 @@ struct conn {
 	char *client_addr; /* textual IP, NULL if unknown (not IP, or no connect callback) */
 	char *client_name;
 	char *helo;
+	unsigned long noreply; /* SMFIP_NR_CONN / SMFIP_NR_HELO agreed with the MTA */
 	/* message */
 	char *sender;   /* as received, "<a@b>" */
 	char *queue_id; /* macro i, once the MTA has one */
