@@ -86,6 +86,18 @@ wait_answer() { # DAEMON SOCK: until it answers (max 10 s)
 
 absent() { [ -e "$1" ] || [ -L "$1" ] && echo present || echo absent; }
 
+# term PID: SIGTERM and wait up to 20 s (libmilter notices SIGTERM only within 5 s, more
+# under a sanitizer on a busy machine; stop_pid would KILL it after 5 s and leave the socket).
+term() {
+	local i
+	kill -TERM "$1" 2>/dev/null
+	for i in $(seq 200); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$1"
+}
+
 for D in milter policyd; do
 	SOCK="$RUN/$D.sock"
 
@@ -128,7 +140,7 @@ try:
 except PermissionError:
     print('denied')" 2>&1)
 	assert_eq "$D: another user (daemon:daemon) cannot connect" denied "$R"
-	stop_pid "$PID"
+	term "$PID"
 	assert_eq "$D: socket removed by the dropped daemon at exit" absent "$(absent "$SOCK")"
 
 	# ---- a stale socket (its process gone) is replaced
@@ -138,7 +150,7 @@ except PermissionError:
 	PID=$BG_PID
 	wait_answer "$D" "$SOCK" && ok "$D: stale socket replaced, answers" ||
 		not_ok "$D: stale socket replaced" "$(cat "$T_DIR/$D-stale.log")"
-	stop_pid "$PID"
+	term "$PID"
 	rm -f "$SOCK"
 
 	# ---- a symlink at the socket path to a file elsewhere: refused, not followed, not removed
