@@ -40,7 +40,8 @@ enum preq_attr {
 };
 
 /* A complete request.  Values are NUL-terminated copies owned by the parser (a value never
- * contains NUL, CR or LF), NULL when the attribute was absent, "" when present but empty
+ * contains NUL or LF; a CR inside a line is kept, only a CR ending it is dropped), NULL
+ * when the attribute was absent, "" when present but empty
  * (`sender=` for the null sender).  Valid until the next preq_feed/preq_reset/preq_free. */
 struct policy_request {
 	const char *v[PA__COUNT];

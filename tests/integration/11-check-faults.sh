@@ -11,7 +11,7 @@ start_faultdns || { not_ok "faultdns.py starts" "see the log above"; finish; }
 echo "# faultdns on 127.0.0.1:$FAULT_PORT, log $T_DIR/faultdns.log"
 
 TIMEOUT_MS=1500
-LIMIT_MS=$((TIMEOUT_MS + TIMEOUT_MS / 10 + 300))
+LIMIT_MS=$((TIMEOUT_MS + TIMEOUT_MS / 10 + $(slack_ms 300)))
 CONF="$T_DIR/mxsane.conf"
 printf 'resolver = { servers = [ "127.0.0.1:%s" ]; timeout_ms = %d; };\n' \
 	"$FAULT_PORT" "$TIMEOUT_MS" >"$CONF"
