@@ -257,6 +257,11 @@ if [ ! -e /etc/mxsane/mxsane.conf ]; then
 	start_bg defaults "$MILTER" -f -u root -p "inet:$P@127.0.0.1"
 	PID=$BG_PID
 	wait_port "$P"
+	# the line may follow the listening socket by a moment (much longer under valgrind)
+	for _ in $(seq $(($(slack_ms 1000) / 100))); do
+		grep -q 'running with built-in defaults' "$T_DIR/defaults.log" && break
+		sleep 0.1
+	done
 	assert_match "no configuration file: runs with built-in defaults and says so" \
 		'mxsane\.conf does not exist: running with built-in defaults' \
 		"$(cat "$T_DIR/defaults.log")"
