@@ -116,9 +116,9 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
                              unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                              unsigned long *pf2, unsigned long *pf3)
 {
-	/* Steps we have no use for: the MTA need not send them (faster). */
-	const unsigned long skip =
-	        SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NODATA | SMFIP_NOUNKNOWN;
+	/* Steps we have no use for: the MTA need not send them (faster).  DATA is kept: the
+	 * answer to it ends the message early when there is no header to add. */
+	const unsigned long skip = SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN;
 	/* No reply to CONNECT and HELO, which always continue: two round trips less per
 	 * session (only when the per-connection state exists to remember the agreement). */
 	const unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO;
@@ -195,6 +195,22 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 	return check(ctx, c, ROLE_RECIPIENT, rcpt);
 }
 
+/*
+ * DATA: every check of the message is done.  With no X-MXSane header to add, the filter
+ * has nothing left to do for this message: ACCEPT tells the MTA so, and it sends no header,
+ * body or end-of-message events for it (Postfix then leaves this milter out of cleanup(8)'s
+ * part of the message: about a quarter more messages per second, docs/benchmarks.md).  The
+ * reply concerns this filter only; other filters and the MTA's own checks still run.
+ */
+static sfsistat cb_data(SMFICTX *ctx)
+{
+	struct conn *c = smfi_getpriv(ctx);
+	if (!c || c->nheaders)
+		return SMFIS_CONTINUE;
+	conn_reset_message(c);
+	return SMFIS_ACCEPT;
+}
+
 static sfsistat cb_eom(SMFICTX *ctx)
 {
 	struct conn *c = smfi_getpriv(ctx);
@@ -242,6 +258,7 @@ struct smfiDesc *callbacks_desc(struct bridge *b)
 	        .xxfi_helo = cb_helo,
 	        .xxfi_envfrom = cb_envfrom,
 	        .xxfi_envrcpt = cb_envrcpt,
+	        .xxfi_data = cb_data,
 	        .xxfi_eom = cb_eom,
 	        .xxfi_abort = cb_abort,
 	        .xxfi_close = cb_close,
