@@ -39,6 +39,8 @@ struct evloop {
 	bool stop;
 	ev_timer_cb wake_cb;
 	void *wake_arg;
+	void (*before_wait)(void *);
+	void *before_wait_arg;
 };
 
 uint64_t evloop_update_time(struct evloop *loop)
@@ -236,6 +238,12 @@ void evloop_set_wakeup(struct evloop *loop, ev_timer_cb cb, void *arg)
 	loop->wake_arg = arg;
 }
 
+void evloop_set_before_wait(struct evloop *loop, void (*fn)(void *), void *arg)
+{
+	loop->before_wait = fn;
+	loop->before_wait_arg = arg;
+}
+
 void evloop_wakeup(struct evloop *loop)
 {
 	uint64_t one = 1;
@@ -270,6 +278,8 @@ int evloop_run_once(struct evloop *loop, int max_wait)
 		if (timeout < 0 || d < (uint64_t)timeout)
 			timeout = d > 60000 ? 60000 : (int)d;
 	}
+	if (loop->before_wait)
+		loop->before_wait(loop->before_wait_arg);
 	int n = epoll_wait(loop->epfd, evs, 256, timeout);
 	if (n < 0) {
 		if (errno == EINTR)

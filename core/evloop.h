@@ -49,5 +49,8 @@ void evloop_stop(struct evloop *loop);
  * loop's thread (set with evloop_set_wakeup).  Async-signal-safe too. */
 void evloop_wakeup(struct evloop *loop);
 void evloop_set_wakeup(struct evloop *loop, ev_timer_cb cb, void *arg);
+/* Call fn(arg) in every iteration, right before the loop waits (e.g. to flush output
+ * gathered while handling the previous batch of events).  NULL: none. */
+void evloop_set_before_wait(struct evloop *loop, void (*fn)(void *), void *arg);
 
 #endif

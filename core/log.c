@@ -3,6 +3,7 @@
  */
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,20 @@ static bool g_debug;
 static _Atomic int g_fmt = LOG_FORMAT_KV; /* set on reload, read by every thread */
 static char g_ident[64] = "mxsane";
 static int g_pid; /* taken once: getpid() per line was a system call per decision */
+
+/* Decimal digits of v into out (at least 21 bytes); returns the length. */
+static size_t utoa(char *out, unsigned long long v)
+{
+	char t[24];
+	size_t n = 0, i = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		out[i++] = t[--n];
+	out[i] = '\0';
+	return i;
+}
 
 static void log_forget_pid(void)
 {
@@ -47,6 +62,54 @@ void log_set_debug(bool on)
 	g_debug = on;
 }
 
+/*
+ * Batching (log_batch_begin): a thread running an event loop keeps its stderr lines here
+ * and writes them with one write(2) per loop iteration (log_flush, called before the loop
+ * waits) instead of one per line.  Other threads, and syslog output, write at once.
+ */
+#define BATCH_SIZE (64u * 1024u)
+#define LINE_MAX_OUT 8192u
+static _Thread_local char *t_batch;
+static _Thread_local size_t t_batch_len;
+
+static void write_all(const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(STDERR_FILENO, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* nowhere to report it: the line is lost, not the service */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+bool log_batch_begin(void)
+{
+	if (!g_stderr)
+		return false;
+	if (!t_batch)
+		t_batch = malloc(BATCH_SIZE);
+	t_batch_len = 0;
+	return t_batch != NULL;
+}
+
+void log_flush(void)
+{
+	if (t_batch && t_batch_len) {
+		write_all(t_batch, t_batch_len);
+		t_batch_len = 0;
+	}
+}
+
+void log_batch_end(void)
+{
+	log_flush();
+	free(t_batch);
+	t_batch = NULL;
+}
+
 static void emit_line(int prio, const char *line)
 {
 	if (prio == LOG_DEBUG && !g_debug)
@@ -55,18 +118,39 @@ static void emit_line(int prio, const char *line)
 		syslog(prio, "%s", line);
 		return;
 	}
-	char buf[8192];
-	int n = g_journal ? snprintf(buf, sizeof(buf), "<%d>%s\n", prio, line)
-			  : snprintf(buf, sizeof(buf), "%s[%d]: %s\n", g_ident,
-					     g_pid ? g_pid : (int)getpid(), line);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf)) {
-		n = sizeof(buf) - 1;
-		buf[n - 1] = '\n';
+	char local[LINE_MAX_OUT];
+	char *buf = local;
+	if (t_batch) {
+		if (BATCH_SIZE - t_batch_len < LINE_MAX_OUT)
+			log_flush();
+		buf = t_batch + t_batch_len;
 	}
-	ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
-	(void)w;
+	/* "<prio>line\n" for the journal, else "ident[pid]: line\n"; cut to LINE_MAX_OUT */
+	size_t n = 0;
+	if (g_journal) {
+		buf[n++] = '<';
+		n += utoa(buf + n, (unsigned)prio);
+		buf[n++] = '>';
+	} else {
+		size_t il = strlen(g_ident);
+		memcpy(buf, g_ident, il);
+		n = il;
+		buf[n++] = '[';
+		n += utoa(buf + n, (unsigned)(g_pid ? g_pid : (int)getpid()));
+		buf[n++] = ']';
+		buf[n++] = ':';
+		buf[n++] = ' ';
+	}
+	size_t ll = strlen(line);
+	if (ll > LINE_MAX_OUT - 1 - n)
+		ll = LINE_MAX_OUT - 1 - n;
+	memcpy(buf + n, line, ll);
+	n += ll;
+	buf[n++] = '\n';
+	if (t_batch)
+		t_batch_len += n;
+	else
+		write_all(buf, n);
 }
 
 void log_msg(int prio, const char *fmt, ...)
@@ -214,21 +298,25 @@ static void sb_key(struct sb *b, const char *k)
 	b->first = false;
 }
 
+/* Escaped values are written straight into the line, each cut at 2 KiB as before. */
+#define SB_VALUE_MAX 2048u
 static void sb_str(struct sb *b, const char *k, const char *v)
 {
-	char esc[2048];
 	if (!v)
 		return;
 	sb_key(b, k);
-	if (b->fmt == LOG_FORMAT_JSON) {
-		log_escape_json(esc, sizeof(esc), v);
+	if (b->fmt == LOG_FORMAT_JSON)
 		sb_raw(b, "\"");
-		sb_raw(b, esc);
+	size_t room = b->len - b->o;
+	if (room > SB_VALUE_MAX)
+		room = SB_VALUE_MAX;
+	/* the JSON closing quote needs a byte: keep one back */
+	if (b->fmt == LOG_FORMAT_JSON && room > 1)
+		room--;
+	b->o += b->fmt == LOG_FORMAT_JSON ? log_escape_json(b->buf + b->o, room, v)
+	                                  : log_escape_kv(b->buf + b->o, room, v);
+	if (b->fmt == LOG_FORMAT_JSON)
 		sb_raw(b, "\"");
-	} else {
-		log_escape_kv(esc, sizeof(esc), v);
-		sb_raw(b, esc);
-	}
 }
 
 static void sb_num(struct sb *b, const char *k, const char *v)
@@ -236,6 +324,7 @@ static void sb_num(struct sb *b, const char *k, const char *v)
 	sb_key(b, k);
 	sb_raw(b, v);
 }
+
 
 size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 			   const struct log_ctx *ctx, const struct check_result *r)
@@ -265,26 +354,33 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 		sb_str(&b, "reply", tmp);
 	}
 	if (r->nmx || r->implicit_mx) {
-		size_t o = 0;
+		/* "10 mx1.example,20 mx2.example!" (! = unusable), without printf */
+		struct sb m = {.buf = mx, .len = sizeof(mx), .o = 0};
 		mx[0] = '\0';
 		if (r->implicit_mx)
-			o += (size_t)snprintf(mx, sizeof(mx), "implicit");
-		for (size_t i = 0; i < r->nmx && !r->implicit_mx && o + 1 < sizeof(mx); i++) {
-			int n = snprintf(mx + o, sizeof(mx) - o, "%s%u %s%s", i ? "," : "",
-					 r->mx[i].pref, r->mx[i].host[0] ? r->mx[i].host : ".",
-					 r->mx[i].problem && !r->mx[i].usable ? "!" : "");
-			if (n < 0)
-				break;
-			o += (size_t)n;
+			sb_raw(&m, "implicit");
+		for (size_t i = 0; i < r->nmx && !r->implicit_mx && m.o + 1 < m.len; i++) {
+			if (i)
+				sb_raw(&m, ",");
+			utoa(tmp, r->mx[i].pref);
+			sb_raw(&m, tmp);
+			sb_raw(&m, " ");
+			sb_raw(&m, r->mx[i].host[0] ? r->mx[i].host : ".");
+			if (r->mx[i].problem && !r->mx[i].usable)
+				sb_raw(&m, "!");
 		}
-		if (o >= sizeof(mx))
-			mx[sizeof(mx) - 1] = '\0';
 		sb_str(&b, "mx", mx);
 	}
-	snprintf(tmp, sizeof(tmp), "%u", r->ttl);
+	utoa(tmp, r->ttl);
 	sb_num(&b, "ttl", tmp);
 	sb_str(&b, "cache", r->cached ? "hit" : "miss");
-	snprintf(tmp, sizeof(tmp), "%.1f", r->ms);
+	/* milliseconds with one decimal, rounded as printf's "%.1f" would */
+	double tenths = r->ms > 0 ? r->ms * 10.0 + 0.5 : 0.0;
+	unsigned long long t10 = tenths < 1e15 ? (unsigned long long)tenths : 999999999999999ull;
+	size_t tl = utoa(tmp, t10 / 10);
+	tmp[tl++] = '.';
+	tmp[tl++] = (char)('0' + t10 % 10);
+	tmp[tl] = '\0';
 	sb_num(&b, "ms", tmp);
 	if (ctx) {
 		sb_str(&b, "instance", ctx->instance);

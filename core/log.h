@@ -6,6 +6,8 @@
  * cannot be forged: in key=value lines, values with spaces, quotes or '=' are quoted, and
  * control characters, backslash, quote and non-ASCII octets are written as \xHH.
  * All functions are thread-safe (a line is written with one write(2) or one syslog call).
+ * A thread running an event loop may batch its stderr lines (log_batch_begin): they are
+ * then written together by log_flush(), once per loop iteration.
  */
 #ifndef MXSANE_LOG_H
 #define MXSANE_LOG_H
@@ -22,6 +24,12 @@ void log_open(const char *ident, bool to_stderr, int facility);
 void log_set_format(enum log_format fmt);
 void log_set_debug(bool on); /* LOG_DEBUG messages are dropped unless on */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* From now on, keep the calling thread's stderr lines (up to 64 KiB) until log_flush().
+ * False when logging goes to syslog (nothing to batch) or out of memory (lines go out at
+ * once, as before). */
+bool log_batch_begin(void);
+void log_flush(void);     /* write the calling thread's kept lines, if any */
+void log_batch_end(void); /* flush and stop batching */
 
 /* Context the front-end knows; any field may be NULL. */
 struct log_ctx {
