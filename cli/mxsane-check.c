@@ -412,7 +412,7 @@ int main(int argc, char **argv)
 	bool any_reject = false, any_temp = false;
 	for (int i = optind; i < argc; i++) {
 		struct job j = {.o = &o, .name = argv[i]};
-		struct check_request req = {.role = o.role};
+		struct check_request req = {.role = o.role, .want_addresses = true};
 		const char *n = argv[i];
 		if (strchr(n, '@') || n[0] == '<') {
 			req.address = n;

@@ -60,6 +60,29 @@ const char *arena_printf(struct arena *a, const char *fmt, ...)
 	return p;
 }
 
+const char *arena_concat(struct arena *a, ...)
+{
+	va_list ap;
+	size_t n = 0;
+	va_start(ap, a);
+	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+		n += strlen(s);
+	va_end(ap);
+	char *p = arena_alloc(a, n + 1);
+	if (!p)
+		return "";
+	char *o = p;
+	va_start(ap, a);
+	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
+		size_t l = strlen(s);
+		memcpy(o, s, l);
+		o += l;
+	}
+	va_end(ap);
+	*o = '\0';
+	return p;
+}
+
 void arena_free(struct arena *a)
 {
 	struct arena_block *b = a->head, *next;

@@ -18,6 +18,8 @@ void *arena_alloc(struct arena *a, size_t n); /* zeroed, 16-byte aligned; NULL o
 const char *arena_strdup(struct arena *a, const char *s);
 const char *arena_printf(struct arena *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The strings up to a NULL, joined (no format: the hot paths build their texts with it). */
+const char *arena_concat(struct arena *a, ...) __attribute__((sentinel));
 void arena_free(struct arena *a); /* leaves the arena empty and reusable */
 
 #endif

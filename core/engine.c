@@ -66,6 +66,15 @@ struct target {
 	struct famlook f[2];
 };
 
+/* Copy a NUL-terminated name into a fixed buffer, cut to fit (snprintf "%s" without the
+ * format machinery: several times per check). */
+static void copy_name(char *dst, size_t size, const char *src)
+{
+	size_t l = strnlen(src, size - 1);
+	memcpy(dst, src, l);
+	dst[l] = '\0';
+}
+
 struct check {
 	struct engine *e;
 	struct config *cfg;
@@ -79,6 +88,7 @@ struct check {
 	unsigned issuing;       /* >0 while issuing a batch of lookups: do not finish yet */
 	unsigned busy;          /* call depth inside this check: free only at 0 */
 	bool finished;
+	bool want_addresses;
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
@@ -307,7 +317,7 @@ static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_
 		fl->e = e;
 		fl->qtype = qtype;
 		fl->hash = h;
-		snprintf(fl->name, sizeof(fl->name), "%s", name);
+		copy_name(fl->name, sizeof(fl->name), name);
 		fl->hnext = e->fl[h % INFLIGHT_BKTS];
 		e->fl[h % INFLIGHT_BKTS] = fl;
 		e->ninflight++;
@@ -382,7 +392,7 @@ static int cmp_pref(const void *a, const void *b)
 static void start_family(struct check *c, size_t i, int f)
 {
 	struct target *t = &c->t[i];
-	snprintf(t->f[f].name, sizeof(t->f[f].name), "%s", t->host);
+	copy_name(t->f[f].name, sizeof(t->f[f].name), t->host);
 	t->f[f].started = true;
 	t->f[f].pending = true;
 	lookup(c, (int)i, f, t->host, f == FAM_A ? DNS_T_A : DNS_T_AAAA);
@@ -481,7 +491,7 @@ static void got_mx(struct check *c, struct rrset *rs)
 			continue;
 		struct target *t = &c->t[c->nt++];
 		t->pref = pref;
-		snprintf(t->host, sizeof(t->host), "%s", h);
+		copy_name(t->host, sizeof(t->host), h);
 		if (h[0] == '\0') {
 			t->skip = true;
 			t->problem_static = arena_printf(
@@ -529,7 +539,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 				return;
 			}
 		c->visited[c->nvisited++] = arena_strdup(&c->ar, tgt);
-		snprintf(c->cur, sizeof(c->cur), "%s", tgt);
+		copy_name(c->cur, sizeof(c->cur), tgt);
 		lookup(c, DOMAIN_CHAIN, 0, c->cur, DNS_T_MX);
 		return;
 	}
@@ -553,13 +563,13 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 	switch (rrset_status(rs)) {
 	case DNSR_OK:
 		if (rrset_is_alias(rs) && rrset_target(rs))
-			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
+			copy_name(c->cur, sizeof(c->cur), rrset_target(rs));
 		c->mxset = rrset_ref(rs);
 		got_mx(c, rs);
 		return;
 	case DNSR_NODATA:
 		if (rrset_is_alias(rs) && rrset_target(rs))
-			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
+			copy_name(c->cur, sizeof(c->cur), rrset_target(rs));
 		c->mxset = rrset_ref(rs);
 		/* No MX: the implicit MX is the domain itself (RFC 5321 5.1). */
 		c->implicit = true;
@@ -570,13 +580,13 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 			return;
 		}
 		c->nt = 1;
-		snprintf(c->t[0].host, sizeof(c->t[0].host), "%s", c->cur);
+		copy_name(c->t[0].host, sizeof(c->t[0].host), c->cur);
 		start_targets(c);
 		return;
 	case DNSR_NXDOMAIN:
 		c->mxset = rrset_ref(rs);
 		if (rrset_is_alias(rs) && rrset_target(rs))
-			snprintf(c->cur, sizeof(c->cur), "%s", rrset_target(rs));
+			copy_name(c->cur, sizeof(c->cur), rrset_target(rs));
 		c->chain_perm = "nxdomain";
 		check_finish(c);
 		return;
@@ -606,7 +616,7 @@ static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
 			f->fail = "CNAME chain too long or looping";
 			return;
 		}
-		snprintf(f->name, sizeof(f->name), "%s", rrset_target(rs));
+		copy_name(f->name, sizeof(f->name), rrset_target(rs));
 		lookup(c, tidx, fam, f->name, fam == FAM_A ? DNS_T_A : DNS_T_AAAA);
 		return;
 	case DNSR_OK:
@@ -840,8 +850,8 @@ static const char *reason_for(struct check *c, enum verdict v, const char *detai
 {
 	const char *d = c->domain;
 	switch (v) {
-	case V_OK: return arena_printf(&c->ar, "%s has a usable mail server", d);
-	case V_NULL_MX: return arena_printf(&c->ar, "%s does not accept mail (null MX)", d);
+	case V_OK: return arena_concat(&c->ar, d, " has a usable mail server", NULL);
+	case V_NULL_MX: return arena_concat(&c->ar, d, " does not accept mail (null MX)", NULL);
 	case V_NXDOMAIN:
 		return c->hops ? arena_printf(&c->ar, "%s does not exist (%s)", d, detail)
 			       : arena_printf(&c->ar, "%s does not exist", d);
@@ -930,7 +940,7 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 	r.address = c->address ? c->address : "";
 	r.domain = c->domain;
 	r.reason = reason;
-	r.text = r.address[0] ? arena_printf(&c->ar, "<%s>: %s", r.address, reason)
+	r.text = r.address[0] ? arena_concat(&c->ar, "<", r.address, ">: ", reason, NULL)
 			      : arena_strdup(&c->ar, reason);
 	if (strlen(r.text) > REPLY_TEXT_MAX) {
 		/* libmilter takes at most 980 characters per reply line; Postfix's policy
@@ -958,9 +968,10 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 		for (size_t i = 0; mx && i < c->nt; i++) {
 			struct target *t = &c->t[i];
 			struct mx_info *m = &mx[i];
-			size_t n = target_naddr(t), k = 0;
-			const char **addrs = arena_alloc(&c->ar, sizeof(char *) * (n + 1));
-			bool *bog = arena_alloc(&c->ar, sizeof(bool) * (n + 1));
+			size_t n = c->want_addresses ? target_naddr(t) : 0, k = 0;
+			const char **addrs =
+			        n ? arena_alloc(&c->ar, sizeof(char *) * (n + 1)) : NULL;
+			bool *bog = n ? arena_alloc(&c->ar, sizeof(bool) * (n + 1)) : NULL;
 			m->pref = t->pref;
 			m->host = t->host;
 			m->usable = target_usable(c, t, &m->alias);
@@ -1074,6 +1085,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	c->cb = cb;
 	c->arg = arg;
 	c->role = req->role;
+	c->want_addresses = req->want_addresses;
 	c->start = evloop_now(e->loop);
 	c->all_cached = true;
 	e->st.checks++;
@@ -1109,7 +1121,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 			   &ap);
 		switch (ap.kind) {
 		case ADDR_DOMAIN:
-			snprintf(c->domain, sizeof(c->domain), "%s", ap.domain);
+			copy_name(c->domain, sizeof(c->domain), ap.domain);
 			break;
 		case ADDR_NULL:
 			finish_skipped(c, req->role == ROLE_SENDER ? "null sender"
@@ -1132,7 +1144,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 		return NULL;
 	}
 
-	snprintf(c->cur, sizeof(c->cur), "%s", c->domain);
+	copy_name(c->cur, sizeof(c->cur), c->domain);
 	c->visited[0] = c->domain;
 	c->nvisited = 1;
 	c->deadline = c->start + cfg->timeout_ms;

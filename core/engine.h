@@ -36,6 +36,8 @@ struct check_request {
 	const char *domain;  /* alternatively a bare domain (mxsane-check); NULL otherwise */
 	const char *client_addr; /* textual client IP or NULL: skip.clients */
 	bool authenticated;      /* SASL-authenticated session: sender checks are skipped */
+	bool want_addresses;     /* fill mx_info.addrs (mxsane-check); the daemons log only the
+				  * MX hosts and skip the cost of the address texts */
 	uint64_t deadline;       /* absolute evloop time (ms) by which the verdict is due, or 0:
 				  * now + resolver.timeout_ms.  The earlier of the two applies, so
 				  * several checks of one request can share one budget. */
@@ -47,7 +49,7 @@ struct mx_info {
 	bool usable;           /* has at least one non-bogus address */
 	bool alias;            /* the exchange is a CNAME */
 	bool temp;             /* a lookup for it failed temporarily */
-	size_t naddr;
+	size_t naddr;             /* 0 unless the request set want_addresses */
 	const char *const *addrs; /* textual addresses, bogus ones included */
 	const bool *addr_bogus;   /* per address */
 	const char *problem;      /* NULL if fine, else plain words */

@@ -110,7 +110,7 @@ void log_batch_end(void)
 	t_batch = NULL;
 }
 
-static void emit_line(int prio, const char *line)
+static void emit_line(int prio, const char *line, size_t ll)
 {
 	if (prio == LOG_DEBUG && !g_debug)
 		return;
@@ -141,7 +141,6 @@ static void emit_line(int prio, const char *line)
 		buf[n++] = ':';
 		buf[n++] = ' ';
 	}
-	size_t ll = strlen(line);
 	if (ll > LINE_MAX_OUT - 1 - n)
 		ll = LINE_MAX_OUT - 1 - n;
 	memcpy(buf + n, line, ll);
@@ -164,7 +163,7 @@ void log_msg(int prio, const char *fmt, ...)
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	emit_line(prio, line);
+	emit_line(prio, line, strlen(line));
 }
 
 static bool plain_octet(unsigned char c)
@@ -175,12 +174,21 @@ static bool plain_octet(unsigned char c)
 size_t log_escape_kv(char *out, size_t outlen, const char *s)
 {
 	size_t o = 0;
-	bool quote = s[0] == '\0';
-	for (const unsigned char *p = (const unsigned char *)s; *p && !quote; p++)
-		if (!plain_octet(*p))
-			quote = true;
+	const unsigned char *q = (const unsigned char *)s;
+	while (plain_octet(*q)) /* stops at the NUL */
+		q++;
 	if (outlen == 0)
 		return 0;
+	if (*q == '\0' && q != (const unsigned char *)s) {
+		/* the usual case, nothing to quote or escape: one copy */
+		size_t l = (size_t)(q - (const unsigned char *)s);
+		if (l > outlen - 1)
+			l = outlen - 1;
+		memcpy(out, s, l);
+		out[l] = '\0';
+		return l;
+	}
+	bool quote = true; /* empty, or a character that needs it */
 #define PUT(ch)                                                                               \
 	do {                                                                                  \
 		if (o + 1 < outlen)                                                           \
@@ -283,24 +291,34 @@ static void sb_raw(struct sb *b, const char *s)
 	b->buf[b->o] = '\0';
 }
 
-static void sb_key(struct sb *b, const char *k)
+static void sb_mem(struct sb *b, const char *s, size_t l)
 {
+	if (b->o + l >= b->len)
+		l = b->len - b->o - 1;
+	memcpy(b->buf + b->o, s, l);
+	b->o += l;
+	b->buf[b->o] = '\0';
+}
+
+static inline __attribute__((always_inline)) void sb_key(struct sb *b, const char *k)
+{
+	size_t kl = strlen(k); /* a literal: folded by the compiler once inlined */
 	if (b->fmt == LOG_FORMAT_JSON) {
-		sb_raw(b, b->first ? "\"" : ",\"");
-		sb_raw(b, k);
-		sb_raw(b, "\":");
+		sb_mem(b, b->first ? "\"" : ",\"", b->first ? 1 : 2);
+		sb_mem(b, k, kl);
+		sb_mem(b, "\":", 2);
 	} else {
 		if (!b->first)
-			sb_raw(b, " ");
-		sb_raw(b, k);
-		sb_raw(b, "=");
+			sb_mem(b, " ", 1);
+		sb_mem(b, k, kl);
+		sb_mem(b, "=", 1);
 	}
 	b->first = false;
 }
 
 /* Escaped values are written straight into the line, each cut at 2 KiB as before. */
 #define SB_VALUE_MAX 2048u
-static void sb_str(struct sb *b, const char *k, const char *v)
+static inline __attribute__((always_inline)) void sb_str(struct sb *b, const char *k, const char *v)
 {
 	if (!v)
 		return;
@@ -399,6 +417,6 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 void log_decision(const struct log_ctx *ctx, const struct check_result *r)
 {
 	char line[4096];
-	log_format_decision(line, sizeof(line), (enum log_format)g_fmt, ctx, r);
-	emit_line(r->action == ACT_ACCEPT ? LOG_INFO : LOG_WARNING, line);
+	size_t n = log_format_decision(line, sizeof(line), (enum log_format)g_fmt, ctx, r);
+	emit_line(r->action == ACT_ACCEPT ? LOG_INFO : LOG_WARNING, line, n);
 }
