@@ -205,8 +205,11 @@ BENCH_BIN  := $(addprefix $(BUILD)/bench/,loadgen dunno-server dnsdelay)
 BENCH_QUICK ?= 0
 
 .PHONY: bench bench-bin bench-deps
-bench-bin: $(BENCH_BIN)
-.SECONDARY: $(BENCH_BIN:%=%.o) $(BUILD)/bench/benchnet.o
+bench-bin: $(BENCH_BIN) $(BUILD)/bench/null-milter
+.SECONDARY: $(BENCH_BIN:%=%.o) $(BUILD)/bench/benchnet.o $(BUILD)/bench/null-milter.o
+
+$(BUILD)/bench/null-milter: $(BUILD)/bench/null-milter.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmilter
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/benchnet.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/milter.sh - the milter scenario of bench/run: an isolated Postfix 3.7
 # (tests/lib/postfix.sh: every domain relayed to discard(8)) fed by smtp-source, MSGS messages
-# over 20 parallel sessions (one SMTP connection per message), in five configurations:
+# over 20 parallel sessions (one SMTP connection per message), in six configurations:
 #   nomilter   no checks at all: the reference
 #   milter0    smtpd_milters = mxsane-milter (cache warm after the first message), 0 ms DNS
+#   nullmilter smtpd_milters = bench/null-milter: libmilter, the same protocol steps, no checks
+#              (what any libmilter filter costs Postfix here; mxsane's own share is the rest)
 #   own0       Postfix's reject_unknown_sender_domain, reject_unknown_recipient_domain, 0 ms
 #   milter20   mxsane-milter whose resolver answers in 20 ms
 #   own20      Postfix's own checks through the 20 ms resolver
@@ -42,6 +44,17 @@ start_milter m0 "$F0_PORT" || exit 2
 M0=$MPORT
 start_milter m20 "$F20_PORT" || exit 2
 M20=$MPORT
+NULLM=
+if [ -x "$BUILD_DIR/bench/null-milter" ]; then
+	for try in 1 2 3; do
+		port=$(free_port) || break
+		"$BUILD_DIR/bench/null-milter" "inet:$port@127.0.0.1" </dev/null >/dev/null \
+			2>"$T_DIR/null-milter.log" &
+		track_pid $!
+		wait_port "$port" && { NULLM=$port; break; }
+	done
+fi
+[ -n "$NULLM" ] || echo "milter.sh: null-milter does not start: no libmilter reference" >&2
 
 OWN="smtpd_recipient_restrictions = reject_unknown_sender_domain, reject_unknown_recipient_domain"
 one_run() { # rep config
@@ -50,10 +63,11 @@ one_run() { # rep config
 	nomilter) ;;
 	milter0) args=("smtpd_milters = inet:127.0.0.1:$M0") ;;
 	milter20) args=("smtpd_milters = inet:127.0.0.1:$M20") ;;
+	nullmilter) [ -n "$NULLM" ] || return 0; args=("smtpd_milters = inet:127.0.0.1:$NULLM") ;;
 	own0) args=("$OWN") ;;
 	own20) args=("$OWN"); resolv=20 ;;
 	esac
-	[ "$cfg" = milter0 ] || [ "$cfg" = milter20 ] &&
+	[ "$cfg" = milter0 ] || [ "$cfg" = milter20 ] || [ "$cfg" = nullmilter ] &&
 		args+=("milter_default_action = tempfail" "milter_protocol = 6")
 	start_postfix "default_process_limit = 100" "${args[@]}" || { echo "postfix does not start" >&2; return 1; }
 	# tests/lib/postfix.sh binds its own resolv.conf (127.0.0.1, no server) over the
@@ -84,9 +98,9 @@ one_run() { # rep config
 
 for rep in $(seq "$REPS"); do
 	if [ $((rep % 2)) = 1 ]; then
-		order="nomilter milter0 own0 milter20 own20"
+		order="nomilter milter0 nullmilter own0 milter20 own20"
 	else
-		order="own20 milter20 own0 milter0 nomilter"
+		order="own20 milter20 own0 nullmilter milter0 nomilter"
 	fi
 	for cfg in $order; do
 		one_run "$rep" "$cfg"

@@ -213,8 +213,8 @@ assert_eq "RCPT mx_cname: no reply code sent" "" "$REPLIES"
 session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@ok-mx.mxs.test>" eom=1
 assert_eq "RCPT ok: accepted" "rcpt <bob@ok-mx.mxs.test> continue" \
 	"$(line "rcpt <bob@ok-mx.mxs.test>")"
-assert_eq "RCPT ok: message accepted without header" "eom continue|" \
-	"$(line eom)|$HEADERS"
+assert_eq "RCPT ok: message accepted at DATA, no end of message, no header" "data accept|0|" \
+	"$(line data)|$(grep -c '^eom' <<<"$OUT")|$HEADERS"
 
 # ---- a DNS wait for one connection never blocks another; many connections at once
 # (libmilter's worker pool) each get their own answers
@@ -283,17 +283,17 @@ session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@mx-cname.mxs.test>" eom=1 \
 assert_eq "two messages: the first gets its header" \
 	"header mx_cname mx-cname.mxs.test (MX target alias-host.mxs.test is an alias)" \
 	"$(line header)"
-assert_eq "two messages: the second is accepted without it" "2:eom continue|" \
-	"$(line 2:eom)|$(grep '^2:header' <<<"$OUT")"
+assert_eq "two messages: the second is accepted without it" "2:data accept|0|" \
+	"$(line 2:data)|$(grep -c '^2:eom' <<<"$OUT")|$(grep '^2:header' <<<"$OUT")"
 assert_eq "two messages: one header on the wire" 1 "$(grep -c . <<<"$HEADERS")"
 session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@mx-cname.mxs.test>" abort=1 \
 	"rcpts2=<carol@ok-mx.mxs.test>"
-assert_eq "aborted message: its warning is dropped" "abort|2:eom continue|" \
-	"$(grep -x abort <<<"$OUT")|$(line 2:eom)|$HEADERS"
+assert_eq "aborted message: its warning is dropped" "abort|2:data accept|" \
+	"$(grep -x abort <<<"$OUT")|$(line 2:data)|$HEADERS"
 session "$P" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@mx-cname.mxs.test>" \
 	"rcpts2=<carol@ok-mx.mxs.test>"
 assert_eq "a new MAIL without end of message or abort starts a clean message" \
-	"2:eom continue|" "$(line 2:eom)|$HEADERS"
+	"2:data accept|" "$(line 2:data)|$HEADERS"
 
 # ---- skips decided by the engine: null sender, address literal, authenticated sender
 session "$P" "from=<>" "rcpts=<bob@null-mx.mxs.test> <alice@ok-mx.mxs.test>"

@@ -123,7 +123,7 @@ alive() {
 	o=$(timeout -k 5 60 miltertest -s "$LUA" -D "sock=inet:$PORT@127.0.0.1" \
 		-D "rcptfile=$T_DIR/normal" 2>&1 | tr '\n' ' ')
 	assert_eq "$1: still up, a normal session afterwards is answered" \
-		"helo continue mail continue rcpt 1 continue rcpt 2 replycode eom continue done " "$o"
+		"helo continue mail continue rcpt 1 continue rcpt 2 replycode data accept done " "$o"
 }
 printf '%s\n%s\n' "$(hex '<bob@ok-mx.mxs.test>')" "$(hex '<bob@null-mx.mxs.test>')" >"$T_DIR/normal"
 
@@ -140,8 +140,8 @@ session "rcptfile=$T_DIR/many" qid=MANY1000
 assert_eq "1,000 recipients: session completed" 0 "$RC"
 assert_eq "1,000 recipients: each answered, bad ones rejected, good ones accepted" "" \
 	"$(diff <(grep '^rcpt ' <<<"$OUT") "$T_DIR/many.expect" | head -5)"
-assert_eq "1,000 recipients: the message is accepted for the good ones" "eom continue" \
-	"$(grep '^eom' <<<"$OUT")"
+assert_eq "1,000 recipients: the message is accepted for the good ones" "data accept" \
+	"$(grep '^data' <<<"$OUT")"
 assert_eq "1,000 recipients: 500 rejections on the wire" 500 "$(grep -c . <<<"$REPLIES")"
 assert_eq "1,000 recipients: 250 null MX rejections, each with its own address" 250 \
 	"$(grep -E '^556 5\.1\.10 <u[0-9]+@null-mx\.mxs\.test>: ' <<<"$REPLIES" | sort -u | wc -l)"
@@ -283,7 +283,7 @@ alive "after malformed senders"
 bad=
 for h in "$K" $'helo\r\nX-Forged: yes' $'\x01\x02\x1b[0m' $'\xff\xfe\xc3\x28' "" "[" '"' "%s%n"; do
 	session "helo=$(hex "$h")" "rcptfile=$T_DIR/normal"
-	[ "$(tr '\n' ' ' <<<"$OUT")" = "helo continue mail continue rcpt 1 continue rcpt 2 replycode eom continue done " ] ||
+	[ "$(tr '\n' ' ' <<<"$OUT")" = "helo continue mail continue rcpt 1 continue rcpt 2 replycode data accept done " ] ||
 		bad+="[$(printf '%q' "$h" | cut -c1-40): $(tr '\n' ' ' <<<"$OUT")] "
 done
 assert_eq "hostile HELO names: accepted, the checks after them unaffected" "" "$bad"

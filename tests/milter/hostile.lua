@@ -78,8 +78,13 @@ local function session()
 		f:close()
 	end
 	if accepted > 0 then
-		check("eom", mt.eom(conn))
-		print("eom " .. reply(conn))
+		check("data", mt.data(conn))
+		local dr = reply(conn)
+		print("data " .. dr)
+		if dr == "continue" then
+			check("eom", mt.eom(conn))
+			print("eom " .. reply(conn))
+		end
 	end
 	mt.disconnect(conn)
 	print("done")

@@ -9,7 +9,8 @@
 --   qid     when set: macro i (queue ID) at MAIL and RCPT
 --   from    envelope sender as the MTA sends it (default <sender@ok-mx.mxs.test>)
 --   rcpts   recipients, separated by spaces (default none)
---   eom     "1": end the message after the recipients and report the added headers
+--   eom     "1": DATA after the recipients, then (unless DATA was answered otherwise than
+--           continue) end of message, and report the added headers
 --   abort   "1": abort the transaction after the recipients instead (SMTP RSET)
 --   rcpts2  recipients of a second transaction on the same connection (after eom or abort),
 --           same sender; it always ends with end of message; its lines start with "2:"
@@ -18,6 +19,7 @@
 -- Prints one line per step on stdout:
 --   mail <reply>             reply: continue | replycode | reject | tempfail | accept | other:N
 --   rcpt <address> <reply>
+--   data <reply>             (accept: the milter has nothing to add; no eom follows)
 --   eom <reply>
 --   header <value>           one per X-MXSane header added at end of message
 --   abort                    the transaction was aborted
@@ -98,6 +100,14 @@ local function session()
 			check("abort", mt.abort(conn))
 			print(prefix .. "abort")
 		elseif finish == "eom" and accepted > 0 then
+			-- DATA first, as an MTA does: with nothing to add to the message the milter
+			-- answers accept there, and then the MTA sends no end of message
+			check("data", mt.data(conn))
+			local dr = reply(conn)
+			print(prefix .. "data " .. dr)
+			if dr ~= "continue" then
+				return
+			end
 			check("eom", mt.eom(conn))
 			print(prefix .. "eom " .. reply(conn))
 			for i = 0, 40 do
