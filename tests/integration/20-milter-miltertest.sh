@@ -39,17 +39,11 @@ conf() {
 # start_milter NAME CONF: start an instance on a fresh port; sets PORT, PID.
 INSTANCES=()
 start_milter() {
-	local name=$1 cf=$2 try
-	for try in 1 2 3; do
-		PORT=$(free_port) || return 1
-		start_bg "$name" "$MILTER" -f -d -u root -c "$cf" -p "inet:$PORT@127.0.0.1"
-		PID=$BG_PID
-		INSTANCES+=("$PID")
-		wait_port "$PORT" && return 0
-		done
-	echo "--- $name.log" >&2
-	cat "$T_DIR/$name.log" >&2
-	return 1
+	local name=$1 cf=$2
+	start_on_free_port "$name" "$MILTER" -f -d -u root -c "$cf" -p "inet:{PORT}@127.0.0.1" ||
+		return 1
+	PORT=$BG_PORT PID=$BG_PID
+	INSTANCES+=("$PID")
 }
 
 # The recording proxy: listens on PROXY_PORT, forwards to the milter on port $1, and logs

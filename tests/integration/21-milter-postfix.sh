@@ -25,16 +25,9 @@ resolver = { servers = [ "127.0.0.1:$KNOT_PORT", "127.0.0.1:$FAULT_PORT" ];
 cache = { error_ttl = 0; };
 EOF
 
-MPORT=
-for try in 1 2 3; do
-	MPORT=$(free_port) || break
-	start_bg milter "$MILTER" -f -u nobody:nogroup -c "$CONF" -p "inet:$MPORT@127.0.0.1"
-	MPID=$BG_PID
-	wait_port "$MPORT" && break
-	stop_pid "$MPID"
-	MPORT=
-done
-[ -n "$MPORT" ] || { not_ok "mxsane-milter starts" "$(cat "$T_DIR/milter.log")"; finish; }
+start_on_free_port milter "$MILTER" -f -u nobody:nogroup -c "$CONF" -p "inet:{PORT}@127.0.0.1" ||
+	{ not_ok "mxsane-milter starts" "$(cat "$T_DIR/milter.log")"; finish; }
+MPORT=$BG_PORT MPID=$BG_PID
 
 # milter_header_checks: a message to which the milter adds X-MXSane is put on hold instead
 # of being discarded, so the test can read the header as Postfix stored it (postcat).

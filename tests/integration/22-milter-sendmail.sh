@@ -19,16 +19,9 @@ cat >"$CONF" <<EOF
 resolver = { servers = [ "127.0.0.1:$KNOT_PORT" ]; timeout_ms = 2000; };
 EOF
 
-MPORT=
-for try in 1 2 3; do
-	MPORT=$(free_port) || break
-	start_bg milter "$MILTER" -f -u nobody:nogroup -c "$CONF" -p "inet:$MPORT@127.0.0.1"
-	MPID=$BG_PID
-	wait_port "$MPORT" && break
-	stop_pid "$MPID"
-	MPORT=
-done
-[ -n "$MPORT" ] || { not_ok "mxsane-milter starts" "$(cat "$T_DIR/milter.log")"; finish; }
+start_on_free_port milter "$MILTER" -f -u nobody:nogroup -c "$CONF" -p "inet:{PORT}@127.0.0.1" ||
+	{ not_ok "mxsane-milter starts" "$(cat "$T_DIR/milter.log")"; finish; }
+MPORT=$BG_PORT MPID=$BG_PID
 
 start_sendmail "inet:$MPORT@127.0.0.1" || { not_ok "sendmail starts" "see above"; finish; }
 ok "sendmail starts with INPUT_MAIL_FILTER(mxsane, S=inet:$MPORT@127.0.0.1)"

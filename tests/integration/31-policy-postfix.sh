@@ -31,16 +31,9 @@ resolver = { servers = [ "127.0.0.1:$KNOT_PORT", "127.0.0.1:$FAULT_PORT" ];
 cache = { error_ttl = 0; };
 EOF
 
-PPORT=
-for try in 1 2 3; do
-	PPORT=$(free_port) || break
-	start_bg policyd "$POLICYD" -f -u nobody:nogroup -c "$CONF" -l "inet:127.0.0.1:$PPORT"
-	PPID_=$BG_PID
-	wait_port "$PPORT" && break
-	stop_pid "$PPID_"
-	PPORT=
-done
-[ -n "$PPORT" ] || { not_ok "mxsane-policyd starts" "$(cat "$T_DIR/policyd.log")"; finish; }
+start_on_free_port policyd "$POLICYD" -f -u nobody:nogroup -c "$CONF" -l "inet:127.0.0.1:{PORT}" ||
+	{ not_ok "mxsane-policyd starts" "$(cat "$T_DIR/policyd.log")"; finish; }
+PPORT=$BG_PORT PPID_=$BG_PID
 
 # header_checks: a message with X-MXSane is held, so its header can be read with postcat.
 HC="$T_DIR/header_checks"

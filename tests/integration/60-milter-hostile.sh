@@ -28,13 +28,9 @@ echo "resolver = { servers = [ \"127.0.0.1:$KNOT_PORT\" ]; timeout_ms = 2000; };
 USER_ARGS=()
 [ "$(id -u)" = 0 ] && USER_ARGS=(-u root)
 
-for try in 1 2 3; do
-	PORT=$(free_port) || break
-	start_bg milter "$MILTER" -f "${USER_ARGS[@]}" -c "$CONF" -p "inet:$PORT@127.0.0.1"
-	MPID=$BG_PID
-	wait_port "$PORT" && break
-done
-wait_port "$PORT" || { not_ok "mxsane-milter starts" "$(cat "$T_DIR/milter.log")"; finish; }
+start_on_free_port milter "$MILTER" -f "${USER_ARGS[@]}" -c "$CONF" -p "inet:{PORT}@127.0.0.1" ||
+	{ not_ok "mxsane-milter starts" "$(cat "$T_DIR/milter.log")"; finish; }
+PORT=$BG_PORT MPID=$BG_PID
 
 # Recording proxy: every packet the milter sends, "CMD HEXDATA" per line, in $WIRE.
 WIRE="$T_DIR/wire.log"

@@ -126,6 +126,31 @@ start_bg() {
 	track_pid "$BG_PID"
 }
 
+# start_on_free_port NAME CMD...: start_bg NAME CMD with every "{PORT}" in its arguments
+# replaced by a free TCP port on 127.0.0.1, and wait until something listens there.  Another
+# process can take the port between free_port and the bind: then try again (3 times).
+# Sets BG_PORT and BG_PID; on failure prints NAME's log to stderr and returns 1.
+start_on_free_port() {
+	local name=$1 try port a args
+	shift
+	for try in 1 2 3; do
+		port=$(free_port) || return 1
+		args=()
+		for a in "$@"; do
+			args+=("${a//\{PORT\}/$port}")
+		done
+		start_bg "$name" "${args[@]}"
+		if wait_port "$port"; then
+			BG_PORT=$port
+			return 0
+		fi
+		stop_pid "$BG_PID"
+	done
+	echo "--- $name.log" >&2
+	cat "$T_DIR/$name.log" >&2
+	return 1
+}
+
 now_ms() {
 	local ns
 	ns=$(date +%s%N)
