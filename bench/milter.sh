@@ -22,39 +22,25 @@
 [ -x "$BUILD_DIR/mxsane-milter" ] || { echo "milter.sh: mxsane-milter not built" >&2; exit 2; }
 
 start_milter() { # name dns_port -> MPORT
-	local port try
-	for try in 1 2 3; do
-		port=$(free_port) || return 1
-		cat >"$T_DIR/$1.conf" <<-EOF
-			resolver = { servers = [ "127.0.0.1:$2" ]; timeout_ms = 3000; };
-			cache = { max_entries = 2000000; };
-		EOF
-		"$BUILD_DIR/mxsane-milter" -f -u nobody:nogroup -c "$T_DIR/$1.conf" \
-			-p "inet:$port@127.0.0.1" </dev/null >/dev/null 2>"$T_DIR/$1.log" &
-		track_pid $!
-		if wait_port "$port"; then
-			MPORT=$port
-			return 0
-		fi
-		cat "$T_DIR/$1.log" >&2
-	done
-	return 1
+	cat >"$T_DIR/$1.conf" <<-EOF
+		resolver = { servers = [ "127.0.0.1:$2" ]; timeout_ms = 3000; };
+		cache = { max_entries = 2000000; };
+	EOF
+	start_on_free_port "$1" "$BUILD_DIR/mxsane-milter" -f -u nobody:nogroup \
+		-c "$T_DIR/$1.conf" -p "inet:{PORT}@127.0.0.1" || return 1
+	MPORT=$BG_PORT
 }
 start_milter m0 "$F0_PORT" || exit 2
 M0=$MPORT
 start_milter m20 "$F20_PORT" || exit 2
 M20=$MPORT
 NULLM=
-if [ -x "$BUILD_DIR/bench/null-milter" ]; then
-	for try in 1 2 3; do
-		port=$(free_port) || break
-		"$BUILD_DIR/bench/null-milter" "inet:$port@127.0.0.1" </dev/null >/dev/null \
-			2>"$T_DIR/null-milter.log" &
-		track_pid $!
-		wait_port "$port" && { NULLM=$port; break; }
-	done
+if [ -x "$BUILD_DIR/bench/null-milter" ] &&
+	start_on_free_port null-milter "$BUILD_DIR/bench/null-milter" "inet:{PORT}@127.0.0.1"; then
+	NULLM=$BG_PORT
+else
+	echo "milter.sh: null-milter does not start: no libmilter reference" >&2
 fi
-[ -n "$NULLM" ] || echo "milter.sh: null-milter does not start: no libmilter reference" >&2
 
 OWN="smtpd_recipient_restrictions = reject_unknown_sender_domain, reject_unknown_recipient_domain"
 one_run() { # rep config

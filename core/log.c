@@ -188,14 +188,13 @@ size_t log_escape_kv(char *out, size_t outlen, const char *s)
 		out[l] = '\0';
 		return l;
 	}
-	bool quote = true; /* empty, or a character that needs it */
+	/* empty, or a character that needs it: quoted, with \xHH escapes */
 #define PUT(ch)                                                                               \
 	do {                                                                                  \
 		if (o + 1 < outlen)                                                           \
 			out[o++] = (ch);                                                      \
 	} while (0)
-	if (quote)
-		PUT('"');
+	PUT('"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
 			PUT((char)*p);
@@ -205,8 +204,7 @@ size_t log_escape_kv(char *out, size_t outlen, const char *s)
 			break;
 		}
 	}
-	if (quote)
-		PUT('"');
+	PUT('"');
 	out[o] = '\0';
 	return o;
 }
@@ -281,16 +279,6 @@ struct sb {
 	bool first;
 };
 
-static void sb_raw(struct sb *b, const char *s)
-{
-	size_t l = strlen(s);
-	if (b->o + l >= b->len)
-		l = b->len - b->o - 1;
-	memcpy(b->buf + b->o, s, l);
-	b->o += l;
-	b->buf[b->o] = '\0';
-}
-
 static void sb_mem(struct sb *b, const char *s, size_t l)
 {
 	if (b->o + l >= b->len)
@@ -298,6 +286,11 @@ static void sb_mem(struct sb *b, const char *s, size_t l)
 	memcpy(b->buf + b->o, s, l);
 	b->o += l;
 	b->buf[b->o] = '\0';
+}
+
+static void sb_raw(struct sb *b, const char *s)
+{
+	sb_mem(b, s, strlen(s));
 }
 
 static inline __attribute__((always_inline)) void sb_key(struct sb *b, const char *k)
@@ -342,7 +335,6 @@ static void sb_num(struct sb *b, const char *k, const char *v)
 	sb_key(b, k);
 	sb_raw(b, v);
 }
-
 
 size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 			   const struct log_ctx *ctx, const struct check_result *r)
