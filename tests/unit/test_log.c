@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -167,6 +169,45 @@ static void test_empty_and_plain_values(void **state)
 	assert_string_equal(out, "\"has space\"");
 }
 
+/* Batching (mxsane-policyd): lines stay in the thread's buffer until log_flush(), then go
+ * out together, complete and in order; log_batch_end() flushes what is left. */
+static ssize_t drain(int fd, char *buf, size_t len)
+{
+	ssize_t n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+static void test_batch_until_flush(void **state)
+{
+	(void)state;
+	int p[2], saved = dup(STDERR_FILENO);
+	char buf[4096];
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+	log_open("t", true, LOG_MAIL);
+	assert_true(log_batch_begin());
+	log_msg(LOG_INFO, "one");
+	log_msg(LOG_INFO, "two");
+	assert_int_equal(drain(p[0], buf, sizeof(buf)), -1); /* nothing written yet */
+	log_flush();
+	drain(p[0], buf, sizeof(buf));
+	assert_non_null(strstr(buf, "]: one\n"));
+	assert_non_null(strstr(buf, "]: two\n"));
+	assert_true(strstr(buf, "one") < strstr(buf, "two"));
+	log_msg(LOG_INFO, "three");
+	log_batch_end();
+	drain(p[0], buf, sizeof(buf));
+	assert_non_null(strstr(buf, "]: three\n"));
+	log_msg(LOG_INFO, "four"); /* not batching any more: written at once */
+	drain(p[0], buf, sizeof(buf));
+	assert_non_null(strstr(buf, "]: four\n"));
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_json_is_one_valid_line),
 		cmocka_unit_test(test_truncation_stays_terminated),
 		cmocka_unit_test(test_empty_and_plain_values),
+		cmocka_unit_test(test_batch_until_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
