@@ -13,7 +13,8 @@ struct arena_block {
 	_Alignas(16) unsigned char data[];
 };
 
-void *arena_alloc(struct arena *a, size_t n)
+/* Room for n bytes, not cleared (the text functions below fill every byte they use). */
+static void *arena_alloc_raw(struct arena *a, size_t n)
 {
 	n = (n + 15) & ~(size_t)15;
 	struct arena_block *b = a->head;
@@ -29,14 +30,21 @@ void *arena_alloc(struct arena *a, size_t n)
 	}
 	void *p = b->data + b->used;
 	b->used += n;
-	memset(p, 0, n);
+	return p;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	void *p = arena_alloc_raw(a, n);
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 
 const char *arena_strdup(struct arena *a, const char *s)
 {
 	size_t l = strlen(s) + 1;
-	char *p = arena_alloc(a, l);
+	char *p = arena_alloc_raw(a, l);
 	if (!p)
 		return "";
 	memcpy(p, s, l);
@@ -51,7 +59,7 @@ const char *arena_printf(struct arena *a, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return "";
-	char *p = arena_alloc(a, (size_t)n + 1);
+	char *p = arena_alloc_raw(a, (size_t)n + 1);
 	if (!p)
 		return "";
 	va_start(ap, fmt);
@@ -68,7 +76,7 @@ const char *arena_concat(struct arena *a, ...)
 	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
 		n += strlen(s);
 	va_end(ap);
-	char *p = arena_alloc(a, n + 1);
+	char *p = arena_alloc_raw(a, n + 1);
 	if (!p)
 		return "";
 	char *o = p;

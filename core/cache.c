@@ -29,6 +29,8 @@ struct rrset {
 
 #define RF_ALIAS        0x01
 #define RF_CACHED       0x02
+#define RF_JUDGED       0x04 /* RF_USABLE holds the engine's judgment of the addresses */
+#define RF_USABLE       0x08
 #define RF_CNAMES_SHIFT 4 /* bits 4..7: CNAME hops in the reply */
 
 struct cache {
@@ -195,6 +197,17 @@ const char *rrset_why(const struct rrset *s)
 {
 	return s->why_off ? s->data + s->why_off : "";
 }
+bool rrset_judgment(const struct rrset *s, bool *usable)
+{
+	if (!(s->flags & RF_JUDGED))
+		return false;
+	*usable = s->flags & RF_USABLE;
+	return true;
+}
+void rrset_set_judgment(struct rrset *s, bool usable)
+{
+	s->flags = (uint8_t)((s->flags & ~RF_USABLE) | RF_JUDGED | (usable ? RF_USABLE : 0));
+}
 size_t rrset_count(const struct rrset *s)
 {
 	return s->n;
@@ -301,6 +314,12 @@ void cache_clear(struct cache *c)
 		return;
 	while (c->head)
 		drop(c, c->head);
+}
+
+void cache_forget_judgments(struct cache *c)
+{
+	for (struct rrset *s = c ? c->head : NULL; s; s = s->lnext)
+		s->flags &= (uint8_t)~(RF_JUDGED | RF_USABLE);
 }
 
 void cache_free(struct cache *c)

@@ -2,9 +2,11 @@
  * cache.h - the record-set cache: DNS answers keyed by (name, type), kept for their TTL.
  *
  * Caching record sets rather than verdicts lets the many domains that share a provider's MX
- * hosts share those hosts' address lookups.  An entry ("rrset") is one immutable, compact
- * allocation; it is reference counted so a check in progress keeps the record sets it uses
- * even if the cache evicts them meanwhile.  Bounded by max_entries with LRU eviction.
+ * hosts share those hosts' address lookups.  An entry ("rrset") is one compact allocation
+ * whose DNS data never changes; it is reference counted so a check in progress keeps the
+ * record sets it uses even if the cache evicts them meanwhile.  The one mutable part is a
+ * memo the engine may attach: its judgment of an address set (usable or not under the
+ * configured bogus networks), so a warm check does not match addresses again.  Bounded by max_entries with LRU eviction.
  * The cache never reads the clock: every call is handed `now` (monotonic milliseconds).
  * Not thread-safe: one cache belongs to one engine, driven by one thread.
  * Hash keys are randomised per process (SipHash) so hostile names cannot flood a bucket.
@@ -44,6 +46,10 @@ size_t rrset_count(const struct rrset *s);
 const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid);
 /* i-th address, 4 bytes (A) or 16 bytes (AAAA) */
 const uint8_t *rrset_addr(const struct rrset *s, size_t i);
+/* The engine's memo for an A/AAAA set: false if none, else *usable.  Set once judged;
+ * cache_forget_judgments() drops every memo of the cache (the bogus networks changed). */
+bool rrset_judgment(const struct rrset *s, bool *usable);
+void rrset_set_judgment(struct rrset *s, bool usable);
 /* Seconds left to live at `now` (0 when expired). */
 uint32_t rrset_ttl_left(const struct rrset *s, uint64_t now);
 /* Size of the allocation, for memory accounting. */
@@ -65,5 +71,6 @@ void cache_put(struct cache *c, struct rrset *s, uint64_t now);
 size_t cache_entries(const struct cache *c);
 size_t cache_bytes(const struct cache *c); /* sum of rrset_size of stored entries */
 void cache_clear(struct cache *c);
+void cache_forget_judgments(struct cache *c); /* accepts NULL */
 
 #endif

@@ -50,7 +50,6 @@ struct inflight {
 };
 
 struct famlook {
-	char name[DOMAIN_MAX + 2]; /* name asked now (follows CNAMEs) */
 	unsigned hops;
 	bool started, pending, alias, temp, done;
 	bool usable; /* final holds a non-bogus address: computed once when final is set */
@@ -60,7 +59,7 @@ struct famlook {
 
 struct target {
 	uint16_t pref;
-	char host[DOMAIN_MAX + 2];
+	const char *host; /* in c->mxset's data, or c->cur for the implicit MX */
 	bool skip;     /* not looked up (IP literal, invalid) */
 	const char *problem_static;
 	struct famlook f[2];
@@ -392,7 +391,6 @@ static int cmp_pref(const void *a, const void *b)
 static void start_family(struct check *c, size_t i, int f)
 {
 	struct target *t = &c->t[i];
-	copy_name(t->f[f].name, sizeof(t->f[f].name), t->host);
 	t->f[f].started = true;
 	t->f[f].pending = true;
 	lookup(c, (int)i, f, t->host, f == FAM_A ? DNS_T_A : DNS_T_AAAA);
@@ -408,11 +406,19 @@ static void start_targets(struct check *c)
 {
 	c->issuing++;
 	for (size_t i = 0; i < c->nt && !c->finished; i++) {
+		bool alias;
 		if (c->t[i].skip)
 			continue;
 		start_family(c, i, FAM_A);
-		if (c->e->wait_all && !c->finished)
-			start_family(c, i, FAM_AAAA);
+		if (c->e->wait_all) {
+			if (!c->finished)
+				start_family(c, i, FAM_AAAA);
+		} else if (target_usable(c, &c->t[i], &alias) && !alias) {
+			/* answered from the cache and usable: the verdict is ok whatever the less
+			 * preferred hosts hold, so they are not looked up (a warm check of a
+			 * provider's five MX hosts costs one address lookup, not five) */
+			break;
+		}
 	}
 	c->issuing--;
 	maybe_finish(c);
@@ -491,7 +497,7 @@ static void got_mx(struct check *c, struct rrset *rs)
 			continue;
 		struct target *t = &c->t[c->nt++];
 		t->pref = pref;
-		copy_name(t->host, sizeof(t->host), h);
+		t->host = h; /* c->mxset holds a reference: valid for the whole check */
 		if (h[0] == '\0') {
 			t->skip = true;
 			t->problem_static = arena_printf(
@@ -580,7 +586,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 			return;
 		}
 		c->nt = 1;
-		copy_name(c->t[0].host, sizeof(c->t[0].host), c->cur);
+		c->t[0].host = c->cur; /* the chain is over: c->cur no longer changes */
 		start_targets(c);
 		return;
 	case DNSR_NXDOMAIN:
@@ -616,8 +622,8 @@ static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
 			f->fail = "CNAME chain too long or looping";
 			return;
 		}
-		copy_name(f->name, sizeof(f->name), rrset_target(rs));
-		lookup(c, tidx, fam, f->name, fam == FAM_A ? DNS_T_A : DNS_T_AAAA);
+		/* rs outlives the call: lookup() copies the name for an in-flight query */
+		lookup(c, tidx, fam, rrset_target(rs), fam == FAM_A ? DNS_T_A : DNS_T_AAAA);
 		return;
 	case DNSR_OK:
 	case DNSR_NODATA:
@@ -695,17 +701,24 @@ static bool family_usable(const struct check *c, const struct famlook *fl)
 	return fl->usable;
 }
 
-/* Set the final answer of a family and judge its addresses once. */
+/* Set the final answer of a family and judge its addresses: once per record set while the
+ * bogus networks stay the same (the judgment is kept with the cached set; a check still
+ * running with an older configuration judges for itself). */
 static void family_set_final(const struct check *c, struct famlook *fl, struct rrset *rs)
 {
+	bool memo = c->cfg == c->e->cfg;
 	rrset_unref(fl->final);
 	fl->final = rrset_ref(rs);
 	fl->usable = false;
 	if (rrset_status(rs) != DNSR_OK)
 		return;
+	if (memo && rrset_judgment(rs, &fl->usable))
+		return;
 	for (size_t i = 0; i < rrset_count(rs) && !fl->usable; i++)
 		if (!addr_bogus(c->cfg, rrset_type(rs), rrset_addr(rs, i)))
 			fl->usable = true;
+	if (memo)
+		rrset_set_judgment(rs, fl->usable);
 }
 
 /* A target is usable if one of its final answers holds a non-bogus address; it counts as an
@@ -750,6 +763,13 @@ static const char *target_problem(struct check *c, const struct target *t)
 		return t->problem_static;
 	if (target_usable(c, t, &alias))
 		return alias ? "is an alias (CNAME), not a host name (RFC 2181 10.3)" : NULL;
+	/* Not looked up, or still pending when the verdict was settled by a more preferred
+	 * host: nothing is known against it.  (A check that ends on its deadline has turned
+	 * every pending lookup into a temporary failure first.) */
+	if ((!t->f[FAM_A].started && !t->f[FAM_AAAA].started) ||
+	    ((t->f[FAM_A].pending || t->f[FAM_AAAA].pending) && !t->f[FAM_A].temp &&
+	     !t->f[FAM_AAAA].temp))
+		return NULL;
 	if (target_temp(t)) {
 		const char *why = t->f[0].fail ? t->f[0].fail : t->f[1].fail;
 		return arena_printf(&c->ar, "temporary DNS failure: %s",
@@ -1251,6 +1271,8 @@ int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t e
 		cache_clear(e->cache);
 	}
 	cache_set_limit(e->cache, cfg->cache_max_entries);
+	if (!netlist_equal(&e->cfg->bogus_networks, &cfg->bogus_networks))
+		cache_forget_judgments(e->cache);
 	config_unref(e->cfg);
 	e->cfg = config_ref(cfg);
 	return 0;

@@ -188,6 +188,17 @@ static bool prefix_match(const uint8_t *net, unsigned plen, const uint8_t *addr)
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+bool netlist_equal(const struct netlist *a, const struct netlist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].family != b->v[i].family || a->v[i].plen != b->v[i].plen ||
+		    memcmp(a->v[i].addr, b->v[i].addr, sizeof(a->v[i].addr)) != 0)
+			return false;
+	return true;
+}
+
 bool netlist_match(const struct netlist *l, int family, const void *addr)
 {
 	const uint8_t *a = addr;

@@ -36,6 +36,9 @@ bool netlist_add(struct netlist *l, const struct cidr *c);
 bool netlist_add_builtin_bogus(struct netlist *l);
 void netlist_free(struct netlist *l);
 
+/* Same networks in the same order (a reload that keeps the list keeps what was judged). */
+bool netlist_equal(const struct netlist *a, const struct netlist *b);
+
 /* Does the address (4 or 16 bytes, network order) fall in any network of the list?
  * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged by its IPv4 part. */
 bool netlist_match(const struct netlist *l, int family, const void *addr);

@@ -1,6 +1,6 @@
 /*
  * test_cache.c - record-set cache with a controlled clock: expiry, LRU eviction, replacement,
- * reference counting across eviction, and record packing.
+ * reference counting across eviction, record packing, and the engine's judgment memo.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,6 +151,38 @@ static void test_mx_packing(void **state)
 	rrset_unref(s);
 }
 
+/* The judgment memo travels with the cached set, and cache_forget_judgments drops it from
+ * every entry (a reload changed the bogus networks); the DNS data stays. */
+static void test_judgment_memo(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(10);
+	struct rrset *a = mk_a("a.example", 1, 60, 0), *b = mk_a("b.example", 2, 60, 0);
+	bool usable = true;
+	cache_put(c, a, 0);
+	cache_put(c, b, 0);
+	assert_false(rrset_judgment(a, &usable)); /* not judged yet */
+	rrset_set_judgment(a, false);
+	rrset_set_judgment(b, true);
+	struct rrset *g = cache_get(c, "a.example", DNS_T_A, 1);
+	assert_true(rrset_judgment(g, &usable));
+	assert_false(usable);
+	rrset_unref(g);
+	rrset_set_judgment(a, true); /* judged again: replaced */
+	assert_true(rrset_judgment(a, &usable));
+	assert_true(usable);
+	assert_true(rrset_is_alias(a) == false && rrset_count(a) == 1); /* other flags intact */
+	cache_forget_judgments(c);
+	assert_false(rrset_judgment(a, &usable));
+	assert_false(rrset_judgment(b, &usable));
+	assert_int_equal(cache_entries(c), 2);
+	assert_int_equal(rrset_addr(b, 0)[3], 2);
+	cache_forget_judgments(NULL);
+	rrset_unref(a);
+	rrset_unref(b);
+	cache_free(c);
+}
+
 static void test_many_entries(void **state)
 {
 	(void)state;
@@ -183,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_replace_and_refcount),
 		cmocka_unit_test(test_mx_packing),
+		cmocka_unit_test(test_judgment_memo),
 		cmocka_unit_test(test_many_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
