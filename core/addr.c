@@ -249,9 +249,11 @@ bool domain_is_ip_literal(const char *name)
 	} else if (name[len - 1] == '.') {
 		len--; /* "192.0.2.1." */
 	}
+	if (memchr(name, ':', len) == NULL) /* every IPv6 text has one; host names never */
+		return looks_like_ipv4(name, len);
 	if (has_prefix_ci(name, len, "IPv6:"))
 		return parse_ip(name + 5, len - 5, AF_INET6, bin);
-	return looks_like_ipv4(name, len) || parse_ip(name, len, AF_INET6, bin);
+	return parse_ip(name, len, AF_INET6, bin);
 }
 
 /* Can c appear in a source-route hop?  Anything odd makes the caller treat the text as a

@@ -1,5 +1,6 @@
 /*
- * arena.c - bump allocator: blocks of at least 4 KiB, freed together.
+ * arena.c - bump allocator: the caller's first buffer, then blocks of at least 4 KiB, freed
+ * together.
  */
 #include "arena.h"
 
@@ -14,9 +15,22 @@ struct arena_block {
 };
 
 /* Room for n bytes, not cleared (the text functions below fill every byte they use). */
+void arena_init(struct arena *a, void *buf, size_t size)
+{
+	a->head = NULL;
+	a->buf = buf;
+	a->buf_used = 0;
+	a->buf_size = size & ~(size_t)15;
+}
+
 static void *arena_alloc_raw(struct arena *a, size_t n)
 {
 	n = (n + 15) & ~(size_t)15;
+	if (a->buf && a->buf_size - a->buf_used >= n) {
+		void *p = a->buf + a->buf_used;
+		a->buf_used += n;
+		return p;
+	}
 	struct arena_block *b = a->head;
 	if (!b || b->size - b->used < n) {
 		size_t sz = n > 4096 ? n : 4096;
@@ -70,19 +84,26 @@ const char *arena_printf(struct arena *a, const char *fmt, ...)
 
 const char *arena_concat(struct arena *a, ...)
 {
+	enum { KEEP = 8 }; /* lengths remembered for the copy; more are measured again */
+	size_t lens[KEEP];
 	va_list ap;
-	size_t n = 0;
+	size_t n = 0, k = 0;
 	va_start(ap, a);
-	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-		n += strlen(s);
+	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *), k++) {
+		size_t l = strlen(s);
+		if (k < KEEP)
+			lens[k] = l;
+		n += l;
+	}
 	va_end(ap);
 	char *p = arena_alloc_raw(a, n + 1);
 	if (!p)
 		return "";
 	char *o = p;
+	k = 0;
 	va_start(ap, a);
-	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
-		size_t l = strlen(s);
+	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *), k++) {
+		size_t l = k < KEEP ? lens[k] : strlen(s);
 		memcpy(o, s, l);
 		o += l;
 	}
@@ -99,4 +120,5 @@ void arena_free(struct arena *a)
 		free(b);
 	}
 	a->head = NULL;
+	a->buf_used = 0;
 }

@@ -12,7 +12,13 @@
 struct arena_block;
 struct arena {
 	struct arena_block *head;
+	unsigned char *buf; /* optional first buffer of the caller's (arena_init) */
+	size_t buf_used, buf_size;
 };
+
+/* Use buf (16-byte aligned, size bytes, owned by the caller and kept until arena_free) before
+ * any heap block: a result that fits costs no malloc.  A zeroed struct arena needs no init. */
+void arena_init(struct arena *a, void *buf, size_t size);
 
 void *arena_alloc(struct arena *a, size_t n); /* zeroed, 16-byte aligned; NULL on OOM */
 const char *arena_strdup(struct arena *a, const char *s);

@@ -109,6 +109,9 @@ struct check {
 	const char *notes[16];
 	size_t nnotes;
 	const char *address; /* sanitised, arena */
+	/* last: the arena's first buffer (not cleared), enough for a usual check's targets,
+	 * results and texts (more goes to heap blocks) */
+	_Alignas(16) unsigned char arena_mem[2048];
 };
 
 struct engine {
@@ -122,6 +125,10 @@ struct engine {
 	size_t ninflight;
 	bool wait_all, closing;
 	struct engine_stats st;
+	/* finished checks kept for the next ones (a check is about 3 KiB: no malloc/free per
+	 * check on the warm path) */
+	struct check *spare[16];
+	size_t nspare;
 	/* DNS outage guard: ring of recent outcomes (1 = dns_error) */
 	uint8_t *ring;
 	size_t ring_size, ring_pos, ring_fill, ring_errors;
@@ -382,10 +389,19 @@ static void maybe_finish(struct check *c)
 		check_finish(c);
 }
 
-static int cmp_pref(const void *a, const void *b)
+/* By preference, stable (equal preferences keep the order of the answer).  An MX set is
+ * usually a handful of records: insertion sort, no qsort call per check. */
+static void sort_by_pref(struct target *t, size_t n)
 {
-	const struct target *x = a, *y = b;
-	return (int)x->pref - (int)y->pref;
+	for (size_t i = 1; i < n; i++) {
+		if (t[i - 1].pref <= t[i].pref)
+			continue;
+		struct target x = t[i];
+		size_t j = i;
+		for (; j > 0 && t[j - 1].pref > x.pref; j--)
+			t[j] = t[j - 1];
+		t[j] = x;
+	}
 }
 
 static void start_family(struct check *c, size_t i, int f)
@@ -511,7 +527,7 @@ static void got_mx(struct check *c, struct rrset *rs)
 			t->problem_static = "is an IP address written as a host name";
 		}
 	}
-	qsort(c->t, c->nt, sizeof(*c->t), cmp_pref);
+	sort_by_pref(c->t, c->nt);
 	if (c->nt > MAX_TARGETS) {
 		add_note(c, arena_printf(&c->ar, "only the %d most preferred of %zu MX hosts were "
 						 "checked", MAX_TARGETS, c->nt));
@@ -1056,7 +1072,11 @@ static void check_free(struct check *c)
 	rrset_unref(c->mxset);
 	config_unref(c->cfg);
 	arena_free(&c->ar);
-	free(c);
+	struct engine *e = c->e;
+	if (e->nspare < sizeof(e->spare) / sizeof(e->spare[0]))
+		e->spare[e->nspare++] = c;
+	else
+		free(c);
 }
 
 static void check_finish(struct check *c)
@@ -1084,7 +1104,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 			   void *arg)
 {
 	const struct config *cfg = e->cfg;
-	struct check *c = calloc(1, sizeof(*c));
+	struct check *c = e->nspare ? e->spare[--e->nspare] : malloc(sizeof(*c));
 	struct addr_parsed ap;
 
 	if (!c) {
@@ -1100,6 +1120,8 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 		cb(arg, &r);
 		return NULL;
 	}
+	memset(c, 0, offsetof(struct check, arena_mem));
+	arena_init(&c->ar, c->arena_mem, sizeof(c->arena_mem));
 	c->e = e;
 	c->cfg = config_ref(e->cfg);
 	c->cb = cb;
@@ -1171,12 +1193,15 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	if (req->deadline && req->deadline < c->deadline)
 		c->deadline = req->deadline > c->start ? req->deadline : c->start;
 	enter(c);
-	c->timer = evloop_timer(e->loop, c->deadline, on_deadline, c);
-	if (!c->timer) {
-		c->chain_fail = "out of memory";
-		check_finish(c);
-	} else {
-		lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
+	lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
+	/* The deadline matters only to a check that has to wait: one answered from the cache
+	 * has finished by now and never touches the timer heap. */
+	if (!c->finished) {
+		c->timer = evloop_timer(e->loop, c->deadline, on_deadline, c);
+		if (!c->timer) {
+			c->chain_fail = "out of memory";
+			check_finish(c);
+		}
 	}
 	if (leave(c))
 		return NULL;
@@ -1315,6 +1340,8 @@ void engine_free(struct engine *e)
 	if (e->reap_timer)
 		evloop_cancel(e->loop, e->reap_timer);
 	cache_free(e->cache);
+	while (e->nspare)
+		free(e->spare[--e->nspare]);
 	free(e->ring);
 	config_unref(e->cfg);
 	free(e);

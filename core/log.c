@@ -328,6 +328,14 @@ size_t log_escape_json(char *out, size_t outlen, const char *s)
 	return o;
 }
 
+/* strlcpy: s cut to fit size bytes with its NUL */
+static void copy_cut(char *dst, size_t size, const char *s)
+{
+	size_t l = strnlen(s, size - 1);
+	memcpy(dst, s, l);
+	dst[l] = '\0';
+}
+
 struct sb {
 	char *buf;
 	size_t len, o;
@@ -335,16 +343,27 @@ struct sb {
 	bool first;
 };
 
-static void sb_mem(struct sb *b, const char *s, size_t l)
+/* The line so far is b->buf[0..o); it is NUL-terminated once, at the end. */
+static void sb_cut(struct sb *b, const char *s, size_t l)
 {
 	if (b->o + l >= b->len)
 		l = b->len - b->o - 1;
 	memcpy(b->buf + b->o, s, l);
 	b->o += l;
-	b->buf[b->o] = '\0';
 }
 
-static void sb_raw(struct sb *b, const char *s)
+/* Inlined with a constant length (keys, separators) the copy is a few moves. */
+static inline __attribute__((always_inline)) void sb_mem(struct sb *b, const char *s, size_t l)
+{
+	if (__builtin_expect(b->o + l < b->len, 1)) {
+		memcpy(b->buf + b->o, s, l);
+		b->o += l;
+	} else {
+		sb_cut(b, s, l);
+	}
+}
+
+static inline __attribute__((always_inline)) void sb_raw(struct sb *b, const char *s)
 {
 	sb_mem(b, s, strlen(s));
 }
@@ -386,10 +405,23 @@ static inline __attribute__((always_inline)) void sb_str(struct sb *b, const cha
 		sb_raw(b, "\"");
 }
 
-static void sb_num(struct sb *b, const char *k, const char *v)
+/* A value that never needs escaping (a number, or a name from mxsane's own tables: lower
+ * case letters and '_'); JSON still quotes the names. */
+static void sb_num(struct sb *b, const char *k, const char *v, size_t vl)
 {
 	sb_key(b, k);
+	sb_mem(b, v, vl);
+}
+
+static inline __attribute__((always_inline)) void sb_word(struct sb *b, const char *k,
+                                                          const char *v)
+{
+	sb_key(b, k);
+	if (b->fmt == LOG_FORMAT_JSON)
+		sb_mem(b, "\"", 1);
 	sb_raw(b, v);
+	if (b->fmt == LOG_FORMAT_JSON)
+		sb_mem(b, "\"", 1);
 }
 
 size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
@@ -405,18 +437,21 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 		sb_raw(&b, "{");
 	if (ctx && ctx->queue_id)
 		sb_str(&b, "queue_id", ctx->queue_id);
-	sb_str(&b, "verdict", verdict_name(r->verdict));
-	sb_str(&b, "action", action_name(r->action));
+	sb_word(&b, "verdict", verdict_name(r->verdict));
+	sb_word(&b, "action", action_name(r->action));
 	if (r->action != r->configured_action)
-		sb_str(&b, "would", action_name(r->configured_action));
+		sb_word(&b, "would", action_name(r->configured_action));
 	if (r->monitor)
-		sb_str(&b, "mode", "monitor");
+		sb_word(&b, "mode", "monitor");
 	if (r->outage)
-		sb_str(&b, "outage", "accept");
-	sb_str(&b, "role", role_name(r->role));
+		sb_word(&b, "outage", "accept");
+	sb_word(&b, "role", role_name(r->role));
 	sb_str(&b, "domain", r->domain && r->domain[0] ? r->domain : NULL);
 	if (r->reply.code) {
-		snprintf(tmp, sizeof(tmp), "%d %s", r->reply.code, r->reply.dsn);
+		/* "550 5.1.8": from verdict.h's table, quoted for the space */
+		size_t tl = utoa(tmp, (unsigned)r->reply.code);
+		tmp[tl++] = ' ';
+		copy_cut(tmp + tl, sizeof(tmp) - tl, r->reply.dsn ? r->reply.dsn : "");
 		sb_str(&b, "reply", tmp);
 	}
 	if (r->nmx || r->implicit_mx) {
@@ -435,11 +470,11 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 			if (r->mx[i].problem && !r->mx[i].usable)
 				sb_raw(&m, "!");
 		}
+		mx[m.o] = '\0';
 		sb_str(&b, "mx", mx);
 	}
-	utoa(tmp, r->ttl);
-	sb_num(&b, "ttl", tmp);
-	sb_str(&b, "cache", r->cached ? "hit" : "miss");
+	sb_num(&b, "ttl", tmp, utoa(tmp, r->ttl));
+	sb_word(&b, "cache", r->cached ? "hit" : "miss");
 	/* milliseconds with one decimal, rounded as printf's "%.1f" would */
 	double tenths = r->ms > 0 ? r->ms * 10.0 + 0.5 : 0.0;
 	unsigned long long t10 = tenths < 1e15 ? (unsigned long long)tenths : 999999999999999ull;
@@ -447,7 +482,7 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 	tmp[tl++] = '.';
 	tmp[tl++] = (char)('0' + t10 % 10);
 	tmp[tl] = '\0';
-	sb_num(&b, "ms", tmp);
+	sb_num(&b, "ms", tmp, tl);
 	if (ctx) {
 		sb_str(&b, "instance", ctx->instance);
 		sb_str(&b, "client_addr", ctx->client_addr);
@@ -459,6 +494,7 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 	sb_str(&b, "reason", r->reason);
 	if (fmt == LOG_FORMAT_JSON)
 		sb_raw(&b, "}");
+	b.buf[b.o] = '\0';
 	return b.o;
 }
 

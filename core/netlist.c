@@ -227,6 +227,32 @@ bool netlist_match(const struct netlist *l, int family, const void *addr)
 	return false;
 }
 
+/* The usual client address, a dotted quad in canonical form ("192.0.2.1": no leading
+ * zeros), without inet_pton's copy and call; anything else goes the long way. */
+static bool quad_fast(const char *s, size_t len, uint8_t out[4])
+{
+	unsigned part = 0, val = 0, digits = 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (ch >= '0' && ch <= '9') {
+			if (digits == 1 && val == 0)
+				return false; /* leading zero */
+			val = val * 10 + (unsigned)(ch - '0');
+			if (++digits > 3 || val > 255)
+				return false;
+		} else if (ch == '.' && digits && part < 3) {
+			out[part++] = (uint8_t)val;
+			val = digits = 0;
+		} else {
+			return false;
+		}
+	}
+	if (!digits || part != 3)
+		return false;
+	out[3] = (uint8_t)val;
+	return true;
+}
+
 bool netlist_match_str(const struct netlist *l, const char *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
@@ -249,6 +275,8 @@ bool netlist_match_str(const struct netlist *l, const char *addr)
 		buf[len] = '\0';
 		return inet_pton(AF_INET6, buf, bin) == 1 && netlist_match(l, AF_INET6, bin);
 	}
+	if (quad_fast(addr, len, bin))
+		return netlist_match(l, AF_INET, bin);
 	if (len == 0 || len >= sizeof(buf))
 		return false;
 	memcpy(buf, addr, len);

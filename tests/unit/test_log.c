@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,6 +179,57 @@ static ssize_t drain(int fd, char *buf, size_t len)
 	return n;
 }
 
+/* The escaping rule, one octet at a time: the reference log_escape_kv must agree with
+ * (its fast paths judge 16 octets at once). */
+static void ref_escape_kv(char *out, const char *s)
+{
+	size_t o = 0;
+	bool plain = s[0] != '\0';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '=')
+			plain = false;
+	if (plain) {
+		strcpy(out, s);
+		return;
+	}
+	out[o++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)sprintf(out + o, "\\x%02x", *p);
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+static void test_kv_escape_matches_reference(void **state)
+{
+	/* octets that matter at every position of values from 0 to 99 octets: each class of
+	 * the rule, both ends of each range, and plain ones */
+	static const unsigned char pick[] = {'a', 'Z', '0', '.', '-', '@', '~', '!', 0x21, 0x7e,
+	                                     0x20, 0x1f, 0x01, 0x7f, 0x80, 0xff, '"', '\\', '=',
+	                                     '\r', '\n', '\t'};
+	char in[128], got[1024], want[1024];
+	unsigned seed = 12345;
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)(round % 100);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* mostly plain, so long plain runs with one odd octet somewhere occur */
+			unsigned r = (seed >> 16) % 64;
+			in[i] = (char)(r < 42 ? 'a' + (char)(r % 26) : (char)pick[r % sizeof(pick)]);
+		}
+		in[len] = '\0';
+		ref_escape_kv(want, in);
+		size_t n = log_escape_kv(got, sizeof(got), in);
+		if (strcmp(got, want) != 0 || n != strlen(want))
+			fail_msg("value of %zu octets (round %d): got [%s], want [%s]", len, round, got,
+			         want);
+	}
+}
+
 static void test_batch_until_flush(void **state)
 {
 	(void)state;
@@ -215,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_json_is_one_valid_line),
 		cmocka_unit_test(test_truncation_stays_terminated),
 		cmocka_unit_test(test_empty_and_plain_values),
+		cmocka_unit_test(test_kv_escape_matches_reference),
 		cmocka_unit_test(test_batch_until_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -348,6 +348,14 @@ static void test_match_str_forms(void **state)
 	expect_match_str(&l, "[IPv6:2001:db8::1]", true);
 	expect_match_str(&l, "ipv6:2001:DB8::1", true);
 	expect_match_str(&l, "2001:0db8:0000:0000:0000:0000:0000:0001", true);
+	/* dotted quads: the fast path and inet_pton agree at the edges */
+	expect_match_str(&l, "0.0.0.0", true);
+	expect_match_str(&l, "255.255.255.255", true);
+	expect_match_str(&l, "10.255.0.9", true);
+	expect_match_str(&l, "9.255.255.255", false);
+	expect_match_str(&l, "11.0.0.0", false);
+	expect_match_str(&l, "100.63.255.255", false);
+	expect_match_str(&l, "100.64.0.0", true);
 
 	/* Anything that does not parse never matches. */
 	static const char *const junk[] = {
@@ -356,6 +364,8 @@ static void test_match_str_forms(void **state)
 		"IPv6:192.0.2.1", "example.com",  "192.0.2.1/24",    "2001:db8::1%eth0",
 		" 192.0.2.1",	  "192.0.2.1 ",	  "192.0.2",	     "192.0.2.1.",
 		"[[192.0.2.1]]",  "IPv6:[::1]",	  "0xc0.0.2.1",	     "::1::",
+		"010.0.0.1",	  "10.0.0.01",	  "256.0.0.1",	     "10.0.0.256",
+		"10..0.1",	  ".10.0.0.1",	  "10.0.0.1.2",	     "1000.0.0.1",
 	};
 	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
 		expect_match_str(&l, junk[i], false);
