@@ -37,6 +37,10 @@ struct job {
 };
 
 struct bridge {
+	/* The engine's lock: held by the engine thread except while its loop waits (the
+	 * loop's wait hooks), and by a caller trying the cache (bridge_check's fast path).
+	 * Order: emu before mu, never the other way round. */
+	pthread_mutex_t emu;
 	pthread_mutex_t mu;
 	pthread_cond_t idle;     /* signalled when users drops to 0 while closing */
 	struct job *head, *tail; /* queued, not yet taken by the engine thread */
@@ -311,10 +315,103 @@ static void *engine_main(void *arg)
 {
 	struct bridge *b = arg;
 	pthread_setname_np(pthread_self(), "mxs-engine");
+	pthread_mutex_lock(&b->emu); /* released only while the loop waits */
 	if (evloop_run(b->loop) < 0)
 		log_msg(LOG_ERR, "engine thread: event loop failed: %s", strerror(errno));
 	engine_shutdown(b);
+	pthread_mutex_unlock(&b->emu);
 	return NULL;
+}
+
+/* ---------------------------------------------------------------- fast path */
+
+static void loop_unlock(void *arg)
+{
+	pthread_mutex_unlock(&((struct bridge *)arg)->emu);
+}
+
+static void loop_lock(void *arg)
+{
+	pthread_mutex_lock(&((struct bridge *)arg)->emu);
+}
+
+struct direct {
+	const struct bridge_request *rq;
+	struct bridge_answer *ans;
+};
+
+static void on_direct_result(void *arg, const struct check_result *r)
+{
+	struct direct *d = arg;
+	struct bridge_answer *a = d->ans;
+	a->status = BRIDGE_ANSWERED;
+	a->verdict = r->verdict;
+	a->action = r->action;
+	a->code = r->reply.code;
+	copy_bounded(a->dsn, sizeof(a->dsn), r->reply.code ? r->reply.dsn : "");
+	copy_bounded(a->text, sizeof(a->text), r->text);
+	copy_bounded(a->header, sizeof(a->header), r->header);
+	log_decision(&d->rq->log, r);
+}
+
+enum direct_status { DIRECT_DONE, DIRECT_NEEDS_DNS, DIRECT_TIMEOUT };
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MXS_TSAN 1
+#endif
+#endif
+
+/* Lock m, giving up at deadline (CLOCK_MONOTONIC).  ThreadSanitizer does not know
+ * pthread_mutex_clocklock (it would report every access under the lock as a race): its
+ * builds wait by the wall clock instead. */
+static int lock_until(pthread_mutex_t *m, const struct timespec *deadline)
+{
+#ifdef MXS_TSAN
+	struct timespec mono, real;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	long long ns = (long long)(deadline->tv_sec - mono.tv_sec) * 1000000000LL +
+	               (deadline->tv_nsec - mono.tv_nsec);
+	if (ns < 0)
+		ns = 0;
+	ns += real.tv_nsec;
+	real.tv_sec += (time_t)(ns / 1000000000LL);
+	real.tv_nsec = (long)(ns % 1000000000LL);
+	return pthread_mutex_timedlock(m, &real);
+#else
+	return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, deadline);
+#endif
+}
+
+/*
+ * Answer in the calling thread when the cache holds everything the check needs (the usual
+ * case for a busy server): under the engine's lock, no job, no hand-over to the engine
+ * thread and back.  DIRECT_NEEDS_DNS: the check needs DNS (nothing was done) or the engine
+ * is gone; DIRECT_TIMEOUT: the engine thread held its lock until the deadline (stuck).
+ */
+static enum direct_status try_cached(struct bridge *b, const struct bridge_request *rq,
+                                     const struct timespec *deadline,
+                                     struct bridge_answer *ans)
+{
+	struct check_request req = {
+	        .role = rq->role,
+	        .address = rq->address ? rq->address : "",
+	        .client_addr = rq->client_addr,
+	        .authenticated = rq->authenticated,
+	};
+	struct direct d = {.rq = rq, .ans = ans};
+	bool done = false;
+
+	req.address_len = strlen(req.address);
+	if (lock_until(&b->emu, deadline) != 0)
+		return DIRECT_TIMEOUT;
+	if (b->engine) {
+		evloop_update_time(b->loop); /* the loop may have slept: take the time now */
+		done = engine_check_cached(b->engine, &req, on_direct_result, &d);
+	}
+	pthread_mutex_unlock(&b->emu);
+	return done ? DIRECT_DONE : DIRECT_NEEDS_DNS;
 }
 
 /* ---------------------------------------------------------------- public */
@@ -331,8 +428,15 @@ struct bridge *bridge_new(struct config *cfg, char *err, size_t errlen)
 		free(b);
 		return NULL;
 	}
+	if (pthread_mutex_init(&b->emu, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		pthread_mutex_destroy(&b->mu);
+		free(b);
+		return NULL;
+	}
 	if (pthread_cond_init(&b->idle, NULL) != 0) {
 		snprintf(err, errlen, "cannot create a condition variable");
+		pthread_mutex_destroy(&b->emu);
 		pthread_mutex_destroy(&b->mu);
 		free(b);
 		return NULL;
@@ -347,6 +451,8 @@ struct bridge *bridge_new(struct config *cfg, char *err, size_t errlen)
 	if (!b->engine)
 		goto fail;
 	evloop_set_wakeup(b->loop, on_wakeup, b);
+	evloop_set_before_wait(b->loop, loop_unlock, b);
+	evloop_set_after_wait(b->loop, loop_lock, b);
 	return b;
 fail:
 	bridge_free(b);
@@ -389,6 +495,17 @@ enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *r
 	b->users++;
 	pthread_mutex_unlock(&b->mu);
 
+	enum direct_status ds = try_cached(b, rq, deadline, ans);
+	if (ds != DIRECT_NEEDS_DNS) {
+		pthread_mutex_lock(&b->mu);
+		if (--b->users == 0 && b->closing)
+			pthread_cond_broadcast(&b->idle);
+		pthread_mutex_unlock(&b->mu);
+		if (ds == DIRECT_TIMEOUT)
+			answer_failure(ans, BRIDGE_TIMEOUT, rq->role, rq->address, &rq->log,
+			               "the MX check did not finish in time, try again later");
+		return ans->status;
+	}
 	j = job_new(b, rq);
 	pthread_mutex_lock(&b->mu);
 	if (!j || b->closing || b->dead) {
@@ -491,6 +608,7 @@ void bridge_free(struct bridge *b)
 		engine_shutdown(b);
 	evloop_free(b->loop);
 	pthread_cond_destroy(&b->idle);
+	pthread_mutex_destroy(&b->emu);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 }

@@ -3,15 +3,20 @@
  * owns the engine, and the answers back.
  *
  * The engine is single-threaded (engine.h): the bridge owns an "engine thread" running an
- * evloop with the engine in it.  Any thread calls bridge_check(): the request is copied into
- * a job, queued under a mutex, and the engine thread is woken (evloop_wakeup, an eventfd).
- * The engine thread starts engine_check(); the result callback copies what a front-end needs
- * into the job, logs the decision there (log_decision with the job's copy of the log
- * context) and signals the waiting thread.  The waiting thread gives up at a deadline it
- * chooses; a job abandoned that way is freed by whichever side finishes last (reference
- * count).  Nothing here ever produces a rejection on its own: a timeout answers
- * 451 4.4.3 and every internal failure (out of memory, engine thread gone, shutting down)
- * 451 4.3.0.
+ * evloop with the engine in it, and a lock on the engine that this thread holds except
+ * while its loop waits (evloop's wait hooks).  Any thread calls bridge_check():
+ *  - first, under that lock, engine_check_cached(): when every record set the check needs
+ *    is in the cache (the usual case on a busy server) the caller gets its answer and logs
+ *    the decision itself - no job, no hand-over to the engine thread and back;
+ *  - otherwise the request is copied into a job, queued under a second mutex, and the engine
+ *    thread is woken (evloop_wakeup, an eventfd).  The engine thread starts engine_check();
+ *    the result callback copies what a front-end needs into the job, logs the decision
+ *    there (log_decision with the job's copy of the log context) and signals the waiting
+ *    thread.
+ * The caller gives up at a deadline it chooses (waiting for the lock or for the job); a job
+ * abandoned that way is freed by whichever side finishes last (reference count).  Nothing
+ * here ever produces a rejection on its own: a timeout answers 451 4.4.3 and every
+ * internal failure (out of memory, engine thread gone, shutting down) 451 4.3.0.
  *
  * Time: the bridge does not read the clock; callers pass an absolute CLOCK_MONOTONIC
  * deadline.

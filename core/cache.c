@@ -3,6 +3,8 @@
  */
 #include "cache.h"
 
+#include "addr.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,45 @@ static uint32_t key_hash(const struct cache *c, const char *name, uint16_t qtype
 
 /* ---- record sets ---- */
 
+/*
+ * MX records are stored in preference order (stable: equal preferences keep the order of
+ * the answer), each as preference (2 octets, big-endian), flags (1 octet, MXF_*) and the
+ * exchange with its NUL.  What the engine asks of every exchange at every check - is it
+ * valid, an IP literal, a repeat of a more preferred one - is answered here, once.
+ * false on out of memory.
+ */
+static bool pack_mx(char *p, const struct dns_mx *mx, size_t n)
+{
+	size_t *order = n ? malloc(n * sizeof(*order)) : NULL;
+	if (n && !order)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+		for (; j > 0 && mx[order[j - 1]].pref > mx[i].pref; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const struct dns_mx *m = &mx[order[k]];
+		size_t hl = strlen(m->host) + 1;
+		uint8_t flags = m->host_invalid ? MXF_INVALID : 0;
+		if (m->host[0] && !m->host_invalid && domain_is_ip_literal(m->host))
+			flags |= MXF_IPLIT;
+		for (size_t e = 0; e < k; e++)
+			if (strcmp(mx[order[e]].host, m->host) == 0) {
+				flags |= MXF_DUP;
+				break;
+			}
+		*p++ = (char)(m->pref >> 8);
+		*p++ = (char)(m->pref & 0xff);
+		*p++ = (char)flags;
+		memcpy(p, m->host, hl);
+		p += hl;
+	}
+	free(order);
+	return true;
+}
+
 struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply *r,
 			const char *why, uint32_t ttl, uint64_t now)
 {
@@ -139,19 +180,17 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 		p += wlen;
 	}
 	s->rec_off = (uint16_t)(p - s->data);
-	for (size_t i = 0; i < n; i++) {
-		if (qtype == DNS_T_MX) {
-			size_t hl = strlen(r->mx[i].host) + 1;
-			*p++ = (char)(r->mx[i].pref >> 8);
-			*p++ = (char)(r->mx[i].pref & 0xff);
-			*p++ = r->mx[i].host_invalid ? 1 : 0;
-			memcpy(p, r->mx[i].host, hl);
-			p += hl;
-		} else {
-			size_t al = qtype == DNS_T_A ? 4 : 16;
-			memcpy(p, r->addr[i], al);
-			p += al;
+	if (qtype == DNS_T_MX) {
+		if (!pack_mx(p, r->mx, n)) {
+			free(s);
+			return NULL;
 		}
+		return s;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t al = qtype == DNS_T_A ? 4 : 16;
+		memcpy(p, r->addr[i], al);
+		p += al;
 	}
 	return s;
 }
@@ -217,18 +256,44 @@ size_t rrset_size(const struct rrset *s)
 	return s->size;
 }
 
+bool rrset_mx_next(const struct rrset *s, const char **cursor, struct mx_rec *rec)
+{
+	const char *p;
+	if (s->qtype != DNS_T_MX || s->n == 0)
+		return false;
+	if (!*cursor) {
+		p = s->data + s->rec_off;
+	} else {
+		p = *cursor;
+		if (p == rec->host - 3 && rec->hostlen) /* the usual call: rec is the last one */
+			p += 3 + rec->hostlen + 1;
+		else
+			p += 3 + strlen(p + 3) + 1;
+		if (p >= s->data + (s->size - sizeof(*s)))
+			return false;
+	}
+	*cursor = p;
+	rec->pref = (uint16_t)(((uint8_t)p[0] << 8) | (uint8_t)p[1]);
+	rec->flags = (uint8_t)p[2];
+	rec->host = p + 3;
+	rec->hostlen = strlen(rec->host);
+	return true;
+}
+
 const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid)
 {
-	const char *p = s->data + s->rec_off;
-	if (s->qtype != DNS_T_MX || i >= s->n)
+	const char *cur = NULL;
+	struct mx_rec rec = {0};
+	if (i >= s->n)
 		return NULL;
-	while (i--)
-		p += 3 + strlen(p + 3) + 1;
+	for (size_t k = 0; k <= i; k++)
+		if (!rrset_mx_next(s, &cur, &rec))
+			return NULL;
 	if (pref)
-		*pref = (uint16_t)(((uint8_t)p[0] << 8) | (uint8_t)p[1]);
+		*pref = rec.pref;
 	if (invalid)
-		*invalid = p[2] != 0;
-	return p + 3;
+		*invalid = rec.flags & MXF_INVALID;
+	return rec.host;
 }
 
 const uint8_t *rrset_addr(const struct rrset *s, size_t i)

@@ -42,7 +42,25 @@ bool rrset_is_alias(const struct rrset *s);
 unsigned rrset_cnames(const struct rrset *s);
 const char *rrset_why(const struct rrset *s); /* reason for TEMPFAIL/MALFORMED, or "" */
 size_t rrset_count(const struct rrset *s);
-/* i-th MX record: preference and exchange ("" = root); *invalid set for odd octets */
+/*
+ * MX records come in preference order (stable: equal preferences keep the order of the
+ * answer), with what the engine needs to know of each exchange, judged once when the set
+ * was built.
+ */
+#define MXF_INVALID 0x01 /* odd octets in the name (written \DDD) */
+#define MXF_IPLIT   0x02 /* an IP address written as a host name */
+#define MXF_DUP     0x04 /* the same exchange as a more preferred record */
+struct mx_rec {
+	uint16_t pref;
+	uint8_t flags;    /* MXF_* */
+	const char *host; /* "" for the root (null MX); points into the set */
+	size_t hostlen;
+};
+/* The record after *cursor (NULL: the first); false after the last.  Walk with the same
+ * cursor and rec: a walk over all records is linear. */
+bool rrset_mx_next(const struct rrset *s, const char **cursor, struct mx_rec *rec);
+/* i-th MX record in that order: preference and exchange ("" = root); *invalid set for odd
+ * octets.  Linear in i (tests and the fuzz target; the engine walks with rrset_mx_next). */
 const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid);
 /* i-th address, 4 bytes (A) or 16 bytes (AAAA) */
 const uint8_t *rrset_addr(const struct rrset *s, size_t i);

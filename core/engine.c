@@ -88,6 +88,9 @@ struct check {
 	unsigned busy;          /* call depth inside this check: free only at 0 */
 	bool finished;
 	bool want_addresses;
+	bool cache_only;  /* engine_check_cached: never ask DNS ... */
+	bool would_block; /* ... and it would have had to: ended without a result */
+	unsigned hits;    /* record sets taken from the cache (stats, counted at the end) */
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
@@ -136,6 +139,7 @@ struct engine {
 };
 
 static void check_finish(struct check *c);
+static void check_detach(struct check *c);
 static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_t qtype);
 
 /* ---------------------------------------------------------------- helpers */
@@ -199,7 +203,7 @@ static void account(struct check *c, struct rrset *rs, bool cached)
 	if (!cached)
 		c->all_cached = false;
 	else
-		c->e->st.cache_hits++;
+		c->hits++;
 }
 
 /* ---------------------------------------------------------------- in-flight queries */
@@ -302,6 +306,13 @@ static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_
 		rrset_unref(rs);
 		return;
 	}
+	if (c->cache_only) {
+		/* the answer needs DNS: end here, silently; the caller asks again the usual way */
+		c->would_block = true;
+		c->finished = true;
+		check_detach(c);
+		return;
+	}
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
 		deliver(c, tidx, fam, NULL, false);
@@ -389,21 +400,6 @@ static void maybe_finish(struct check *c)
 		check_finish(c);
 }
 
-/* By preference, stable (equal preferences keep the order of the answer).  An MX set is
- * usually a handful of records: insertion sort, no qsort call per check. */
-static void sort_by_pref(struct target *t, size_t n)
-{
-	for (size_t i = 1; i < n; i++) {
-		if (t[i - 1].pref <= t[i].pref)
-			continue;
-		struct target x = t[i];
-		size_t j = i;
-		for (; j > 0 && t[j - 1].pref > x.pref; j--)
-			t[j] = t[j - 1];
-		t[j] = x;
-	}
-}
-
 static void start_family(struct check *c, size_t i, int f)
 {
 	struct target *t = &c->t[i];
@@ -465,13 +461,13 @@ static void got_mx(struct check *c, struct rrset *rs)
 	const struct config *cfg = c->cfg;
 	size_t n = rrset_count(rs), nnull = 0;
 	bool null_pref0 = false;
+	const char *cur = NULL;
+	struct mx_rec m = {0};
 
-	for (size_t i = 0; i < n; i++) {
-		uint16_t pref;
-		const char *h = rrset_mx(rs, i, &pref, NULL);
-		if (h[0] == '\0') {
+	while (rrset_mx_next(rs, &cur, &m)) {
+		if (m.host[0] == '\0') {
 			nnull++;
-			if (pref == 0)
+			if (m.pref == 0)
 				null_pref0 = true;
 		}
 	}
@@ -496,38 +492,28 @@ static void got_mx(struct check *c, struct rrset *rs)
 		check_finish(c);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint16_t pref;
-		bool invalid;
-		const char *h = rrset_mx(rs, i, &pref, &invalid);
-		if (h[0] == '\0' && nnull < n)
-			continue; /* ignored null entry */
-		bool dup = false;
-		for (size_t j = 0; j < c->nt; j++)
-			if (strcmp(c->t[j].host, h) == 0) {
-				dup = true;
-				if (pref < c->t[j].pref)
-					c->t[j].pref = pref;
-			}
-		if (dup)
-			continue;
+	/* The set is in preference order already, and says which exchanges repeat a more
+	 * preferred one, are invalid or IP literals (judged once, cache.h): one pass. */
+	cur = NULL;
+	while (rrset_mx_next(rs, &cur, &m)) {
+		if ((m.host[0] == '\0' && nnull < n) || (m.flags & MXF_DUP))
+			continue; /* ignored null entry, or the same host again */
 		struct target *t = &c->t[c->nt++];
-		t->pref = pref;
-		t->host = h; /* c->mxset holds a reference: valid for the whole check */
-		if (h[0] == '\0') {
+		t->pref = m.pref;
+		t->host = m.host; /* c->mxset holds a reference: valid for the whole check */
+		if (m.host[0] == '\0') {
 			t->skip = true;
 			t->problem_static = arena_printf(
 				&c->ar, "is not a valid null MX: preference %u, RFC 7505 requires 0",
-				pref);
-		} else if (invalid) {
+				m.pref);
+		} else if (m.flags & MXF_INVALID) {
 			t->skip = true;
 			t->problem_static = "is not a valid host name";
-		} else if (domain_is_ip_literal(h)) {
+		} else if (m.flags & MXF_IPLIT) {
 			t->skip = true;
 			t->problem_static = "is an IP address written as a host name";
 		}
 	}
-	sort_by_pref(c->t, c->nt);
 	if (c->nt > MAX_TARGETS) {
 		add_note(c, arena_printf(&c->ar, "only the %d most preferred of %zu MX hosts were "
 						 "checked", MAX_TARGETS, c->nt));
@@ -957,6 +943,8 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 	r.verdict = v;
 	r.configured_action = cfg->actions[v];
 	r.action = r.configured_action;
+	e->st.checks++;
+	e->st.cache_hits += c->hits;
 	if (v != V_SKIPPED)
 		outage_record(e, v == V_DNS_ERROR);
 	if (v == V_DNS_ERROR) {
@@ -1034,11 +1022,15 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 		r.nmx = mx ? c->nt : 0;
 	} else if (c->mxset && v == V_NULL_MX) {
 		/* show the null MX record itself */
-		size_t n = rrset_count(c->mxset);
+		size_t n = rrset_count(c->mxset), i = 0;
+		const char *cur = NULL;
+		struct mx_rec m = {0};
 		mx = arena_alloc(&c->ar, sizeof(*mx) * (n ? n : 1));
-		for (size_t i = 0; mx && i < n; i++) {
-			mx[i].host = rrset_mx(c->mxset, i, &mx[i].pref, NULL);
+		while (mx && i < n && rrset_mx_next(c->mxset, &cur, &m)) {
+			mx[i].host = m.host;
+			mx[i].pref = m.pref;
 			mx[i].problem = NULL;
+			i++;
 		}
 		r.mx = mx;
 		r.nmx = mx ? n : 0;
@@ -1100,9 +1092,10 @@ static void finish_skipped(struct check *c, const char *why)
 
 /* ---------------------------------------------------------------- public */
 
-struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
-			   void *arg)
+static struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb,
+				 void *arg, bool cache_only, bool *would_block)
 {
+	*would_block = false;
 	const struct config *cfg = e->cfg;
 	struct check *c = e->nspare ? e->spare[--e->nspare] : malloc(sizeof(*c));
 	struct addr_parsed ap;
@@ -1130,7 +1123,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	c->want_addresses = req->want_addresses;
 	c->start = evloop_now(e->loop);
 	c->all_cached = true;
-	e->st.checks++;
+	c->cache_only = cache_only;
 
 	if (req->address)
 		c->address = sanitize(&c->ar, req->address, req->address_len);
@@ -1194,6 +1187,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 		c->deadline = req->deadline > c->start ? req->deadline : c->start;
 	enter(c);
 	lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
+	*would_block = c->would_block;
 	/* The deadline matters only to a check that has to wait: one answered from the cache
 	 * has finished by now and never touches the timer heap. */
 	if (!c->finished) {
@@ -1206,6 +1200,21 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	if (leave(c))
 		return NULL;
 	return c;
+}
+
+struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
+			   void *arg)
+{
+	bool wb;
+	return check_start(e, req, cb, arg, false, &wb);
+}
+
+bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb,
+			 void *arg)
+{
+	bool wb = false;
+	check_start(e, req, cb, arg, true, &wb); /* never pending: finished or given up */
+	return !wb;
 }
 
 void engine_cancel(struct engine *e, struct check *c)

@@ -112,6 +112,16 @@ void engine_set_wait_all(struct engine *e, bool on);
  */
 struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
 			   void *arg);
+/*
+ * The same check, but only if it needs no DNS query: true when cb has run (synchronously,
+ * before this returns) with a result taken from the cache (or from the skip rules), false
+ * when some record set is not cached - then cb has not run, nothing was asked and nothing
+ * logged: call engine_check().  For a thread other than the engine's (bridge.h), under the
+ * lock that the engine's thread holds while its loop is not waiting.
+ */
+bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb,
+			 void *arg);
+
 /* Abandon a pending check: cb will not run.  Lookups it started still fill the cache. */
 void engine_cancel(struct engine *e, struct check *c);
 

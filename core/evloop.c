@@ -41,6 +41,8 @@ struct evloop {
 	void *wake_arg;
 	void (*before_wait)(void *);
 	void *before_wait_arg;
+	void (*after_wait)(void *);
+	void *after_wait_arg;
 };
 
 uint64_t evloop_update_time(struct evloop *loop)
@@ -244,6 +246,12 @@ void evloop_set_before_wait(struct evloop *loop, void (*fn)(void *), void *arg)
 	loop->before_wait_arg = arg;
 }
 
+void evloop_set_after_wait(struct evloop *loop, void (*fn)(void *), void *arg)
+{
+	loop->after_wait = fn;
+	loop->after_wait_arg = arg;
+}
+
 void evloop_wakeup(struct evloop *loop)
 {
 	uint64_t one = 1;
@@ -281,8 +289,11 @@ int evloop_run_once(struct evloop *loop, int max_wait)
 	if (loop->before_wait)
 		loop->before_wait(loop->before_wait_arg);
 	int n = epoll_wait(loop->epfd, evs, 256, timeout);
+	int wait_errno = errno;
+	if (loop->after_wait)
+		loop->after_wait(loop->after_wait_arg);
 	if (n < 0) {
-		if (errno == EINTR)
+		if (wait_errno == EINTR)
 			n = 0;
 		else
 			return -1;

@@ -3,7 +3,9 @@
  *
  * The loop is the only place that reads the clock (CLOCK_MONOTONIC, milliseconds); it hands
  * the time to everything it calls through evloop_now().  One loop belongs to one thread:
- * no function here may be called from another thread, except evloop_wakeup().
+ * no function here may be called from another thread, except evloop_wakeup(), and
+ * evloop_now()/evloop_update_time() by a thread that holds the lock the loop's thread takes
+ * in its wait hooks (evloop_set_after_wait).
  */
 #ifndef MXSANE_EVLOOP_H
 #define MXSANE_EVLOOP_H
@@ -52,5 +54,10 @@ void evloop_set_wakeup(struct evloop *loop, ev_timer_cb cb, void *arg);
 /* Call fn(arg) in every iteration, right before the loop waits (e.g. to flush output
  * gathered while handling the previous batch of events).  NULL: none. */
 void evloop_set_before_wait(struct evloop *loop, void (*fn)(void *), void *arg);
+/* Call fn(arg) right after the wait, before anything else.  With the before-wait hook this
+ * brackets the only time the loop's thread does not touch the loop: a program that shares
+ * the loop's objects with other threads locks in the after-wait hook and unlocks in the
+ * before-wait hook (the bridge does; see bridge.h).  NULL: none. */
+void evloop_set_after_wait(struct evloop *loop, void (*fn)(void *), void *arg);
 
 #endif

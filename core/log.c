@@ -62,6 +62,11 @@ void log_set_debug(bool on)
 	g_debug = on;
 }
 
+bool log_debug_enabled(void)
+{
+	return g_debug;
+}
+
 /*
  * Batching (log_batch_begin): a thread running an event loop keeps its stderr lines here
  * and writes them with one write(2) per loop iteration (log_flush, called before the loop

@@ -23,6 +23,7 @@
 void log_open(const char *ident, bool to_stderr, int facility);
 void log_set_format(enum log_format fmt);
 void log_set_debug(bool on); /* LOG_DEBUG messages are dropped unless on */
+bool log_debug_enabled(void); /* to skip building a message that would be dropped */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* From now on, keep the calling thread's stderr lines (up to 64 KiB) until log_flush().
  * False when logging goes to syslog (nothing to batch) or out of memory (lines go out at

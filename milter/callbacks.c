@@ -5,8 +5,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -19,11 +21,22 @@ static struct bridge *g_bridge;
 
 static char g_name[] = "mxsane-milter";
 static char g_header_name[] = "X-MXSane";
-/* Macros wanted where the MTA lets the filter choose (smfi_setsymlist). */
-static char g_macros[] = "{i} {auth_authen}";
+/*
+ * Macros wanted where the MTA lets the filter choose (smfi_setsymlist).  Postfix evaluates
+ * and sends at every step only what is asked for (its default lists are longer), and with
+ * the client's address and name asked at MAIL the CONNECT step is not needed at all.  A
+ * step that needs nothing asks for "j" (the MTA's host name): an empty list would mean
+ * "the MTA's defaults".
+ */
+static char g_mac_mail[] = "i {auth_authen} {client_addr} {client_name}";
+static char g_mac_rcpt[] = "i";
+static char g_mac_eom[] = "i";
+static char g_mac_none[] = "j";
 /* smfi_getsymval takes a char * */
 static char g_mac_i[] = "i";
 static char g_mac_auth[] = "{auth_authen}";
+static char g_mac_client_addr[] = "{client_addr}";
+static char g_mac_client_name[] = "{client_name}";
 
 /* Per-connection state, created on first use (connect may not be sent). */
 static struct conn *get_conn(SMFICTX *ctx)
@@ -80,6 +93,47 @@ static void take_queue_id(SMFICTX *ctx, struct conn *c)
 		conn_set(&c->queue_id, qid);
 }
 
+/* Debug: the connection's client, once known (at CONNECT, or at the first MAIL). */
+static void log_client(const struct conn *c)
+{
+	if (log_debug_enabled() && (c->client_addr || c->client_name)) {
+		char n[300], a[80];
+		log_escape_kv(n, sizeof(n), c->client_name ? c->client_name : "");
+		log_escape_kv(a, sizeof(a), c->client_addr ? c->client_addr : "unknown");
+		log_msg(LOG_DEBUG, "connect from %s [%s]", n, a);
+	}
+}
+
+/* Without a CONNECT step (SMFIP_NOCONNECT), the client's address and name from the MAIL
+ * macros, once per connection.  The address must be a plain IP (skip.clients): Postfix
+ * and Sendmail send "192.0.2.1" or "2001:db8::1" (Sendmail may write "IPv6:..."), and
+ * anything else (or nothing) leaves it unknown, as a CONNECT without an address would. */
+static void take_client(SMFICTX *ctx, struct conn *c)
+{
+	const char *addr = smfi_getsymval(ctx, g_mac_client_addr);
+	const char *name = smfi_getsymval(ctx, g_mac_client_name);
+	unsigned char bin[16];
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	c->have_client = true;
+	if (addr && strncasecmp(addr, "IPv6:", 5) == 0)
+		addr += 5;
+	if (addr && strlen(addr) < sizeof(buf)) {
+		/* normalised the way the CONNECT step's sockaddr would be printed */
+		if (inet_pton(AF_INET, addr, bin) == 1)
+			addr = inet_ntop(AF_INET, bin, buf, sizeof(buf));
+		else if (inet_pton(AF_INET6, addr, bin) == 1)
+			addr = inet_ntop(AF_INET6, bin, buf, sizeof(buf));
+		else
+			addr = NULL;
+	} else {
+		addr = NULL;
+	}
+	conn_set(&c->client_addr, addr);
+	conn_set(&c->client_name, name && name[0] ? name : NULL);
+	log_client(c);
+}
+
 static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
 {
 	struct bridge_request rq = {
@@ -123,16 +177,25 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 	 * session (only when the per-connection state exists to remember the agreement). */
 	const unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO;
 	struct conn *c = get_conn(ctx);
+	bool lists = (f0 & SMFIF_SETSYMLIST) != 0;
 	(void)f2;
 	(void)f3;
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_SETSYMLIST);
 	*pf1 = f1 & (skip | (c ? nr : 0));
+	/* The client's address and name come with MAIL when the MTA takes our macro lists:
+	 * then the CONNECT step can go (one command less per session). */
+	if (lists)
+		*pf1 |= f1 & SMFIP_NOCONNECT;
 	if (c)
 		c->noreply = *pf1 & nr;
 	*pf2 = *pf3 = 0;
-	if (f0 & SMFIF_SETSYMLIST) {
-		smfi_setsymlist(ctx, SMFIM_ENVFROM, g_macros);
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, g_macros);
+	if (lists) {
+		smfi_setsymlist(ctx, SMFIM_CONNECT, g_mac_none);
+		smfi_setsymlist(ctx, SMFIM_HELO, g_mac_none);
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, g_mac_mail);
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, g_mac_rcpt);
+		smfi_setsymlist(ctx, SMFIM_DATA, g_mac_none);
+		smfi_setsymlist(ctx, SMFIM_EOM, g_mac_eom);
 	}
 	return SMFIS_CONTINUE;
 }
@@ -153,12 +216,8 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		                 sizeof(buf));
 	conn_set(&c->client_addr, addr);
 	conn_set(&c->client_name, hostname);
-	if (c->client_addr || c->client_name) {
-		char n[300], a[80];
-		log_escape_kv(n, sizeof(n), c->client_name ? c->client_name : "");
-		log_escape_kv(a, sizeof(a), c->client_addr ? c->client_addr : "unknown");
-		log_msg(LOG_DEBUG, "connect from %s [%s]", n, a);
-	}
+	c->have_client = true;
+	log_client(c);
 	return (c->noreply & SMFIP_NR_CONN) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
@@ -178,6 +237,8 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	if (!c)
 		return internal_tempfail(ctx, "MAIL");
 	conn_reset_message(c); /* a new transaction, whatever happened before */
+	if (!c->have_client)
+		take_client(ctx, c);
 	const char *auth = smfi_getsymval(ctx, g_mac_auth);
 	c->authenticated = auth && auth[0];
 	take_queue_id(ctx, c);
@@ -241,7 +302,7 @@ static sfsistat cb_abort(SMFICTX *ctx)
 static sfsistat cb_close(SMFICTX *ctx)
 {
 	struct conn *c = smfi_getpriv(ctx);
-	if (c && c->client_addr)
+	if (c && c->client_addr && log_debug_enabled())
 		log_msg(LOG_DEBUG, "disconnect from [%s]", c->client_addr);
 	conn_free(c);
 	smfi_setpriv(ctx, NULL);

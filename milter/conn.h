@@ -21,6 +21,7 @@ struct conn {
 	char *client_addr; /* textual IP, NULL if unknown (not IP, or no connect callback) */
 	char *client_name;
 	char *helo;
+	bool have_client;      /* client_addr/name known (CONNECT, or the MAIL macros) */
 	unsigned long noreply; /* SMFIP_NR_CONN / SMFIP_NR_HELO agreed with the MTA */
 	/* message */
 	char *sender;   /* as received, "<a@b>" */

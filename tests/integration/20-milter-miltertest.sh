@@ -135,8 +135,17 @@ P=$PROXY_PORT
 session "$P" "from=<s@ok-mx.mxs.test>"
 assert_eq "ok sender is accepted at MAIL" "mail continue" "$(line mail)"
 NEG=$(sed -n 's/^[0-9]* O //p' "$WIRELOG" | head -n 1)
-assert_match "negotiation asks for {i} and {auth_authen} (smfi_setsymlist)" \
-	'\{i\} \{auth_authen\}' "$NEG"
+assert_match "negotiation asks for the queue ID, SASL login and client at MAIL (smfi_setsymlist)" \
+	'i \{auth_authen\} \{client_addr\} \{client_name\}' "$NEG"
+assert_match "the client from the MAIL macros, in the decision log" \
+	'role=sender domain=ok-mx\.mxs\.test .*client_addr=192\.0\.2\.10 client_name=client\.test helo=helo\.test' \
+	"$(tail -n 2 "$T_DIR/milter.log")"
+# an MTA without macro lists and without SMFIP_NOCONNECT: the client comes with CONNECT
+session "$P" "legacy=1" "ip=198.51.100.99" "name=old.test" "from=<s@ok-mx.mxs.test>"
+assert_eq "older MTA: ok sender is accepted at MAIL" "mail continue" "$(line mail)"
+assert_match "older MTA: the client from CONNECT, in the decision log" \
+	'role=sender domain=ok-mx\.mxs\.test .*client_addr=198\.51\.100\.99 client_name=old\.test helo=helo\.test' \
+	"$(tail -n 2 "$T_DIR/milter.log")"
 
 # ---- sender checks at MAIL FROM: reply codes per RFC 7505 / RFC 3463, exactly
 sender_case() { # label address expected-reply-line
@@ -366,7 +375,7 @@ assert_match "monitor: header says the broken MX would be tempfailed" \
 assert_match "monitor: logged as warn, would reject, mode=monitor" \
 	'verdict=null_mx action=warn would=reject mode=monitor' "$(cat "$T_DIR/monitor.log")"
 
-# ---- skip.clients (address from the connect callback) and skip.domains
+# ---- skip.clients (address from the MAIL macros, or from CONNECT) and skip.domains
 conf "$T_DIR/skip.conf" 'skip = { clients = [ "198.51.100.0/24", "2001:db8:5::/48" ];
          domains = [ "null-mx-a.mxs.test" ]; };'
 start_milter skip "$T_DIR/skip.conf" || not_ok "skip instance starts" "see above"
@@ -377,6 +386,12 @@ assert_eq "skip.clients: recipient not checked" "rcpt <bob@null-mx.mxs.test> con
 session "$PORT" "ip=2001:db8:5::25" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@null-mx.mxs.test>"
 assert_eq "skip.clients: IPv6 client in the list not checked" \
 	"rcpt <bob@null-mx.mxs.test> continue" "$(line "rcpt <bob@null-mx.mxs.test>")"
+session "$PORT" "ip=IPv6:2001:db8:5::26" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@null-mx.mxs.test>"
+assert_eq "skip.clients: Sendmail's IPv6:... form of {client_addr} not checked" \
+	"rcpt <bob@null-mx.mxs.test> continue" "$(line "rcpt <bob@null-mx.mxs.test>")"
+session "$PORT" "legacy=1" "ip=198.51.100.8" "from=<s@null-mx.mxs.test>"
+assert_eq "skip.clients: older MTA, client from CONNECT, not checked" "mail continue" \
+	"$(line mail)"
 session "$PORT" "ip=192.0.2.10" "from=<s@ok-mx.mxs.test>" \
 	"rcpts=<bob@null-mx.mxs.test> <carol@null-mx-a.mxs.test>"
 assert_eq "skip.clients: other clients are checked" "rcpt <bob@null-mx.mxs.test> replycode" \
@@ -402,8 +417,9 @@ session "$PORT" "from=<s@ok-mx.mxs.test>" "rcpts=<bob@null-mx.mxs.test>"
 assert_eq "checks.recipient=false: null MX recipient accepted" \
 	"rcpt <bob@null-mx.mxs.test> continue" "$(line "rcpt <bob@null-mx.mxs.test>")"
 
-# ---- a stalled engine thread: the worker gives up after timeout_ms + margin with 451 4.4.3,
-# never hangs the MTA and never rejects; once the engine runs again, all is well.
+# ---- a stalled engine thread: a check that needs DNS gives up after timeout_ms + margin
+# with 451 4.4.3, never hangs the MTA and never rejects; a check the cache can answer is
+# answered at once by the worker itself; once the engine runs again, all is well.
 # The engine thread (named mxs-engine) alone is stopped with PTRACE_SEIZE + PTRACE_INTERRUPT.
 STALL_SECS=6
 "$PY" - "$MAIN_PID" "$STALL_SECS" >"$T_DIR/stall.out" 2>&1 <<'EOF' &
@@ -436,14 +452,20 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 if grep -q '^stopped' "$T_DIR/stall.out"; then
-	decided() { grep -c 'verdict=ok action=accept role=sender domain=ok-mx\.mxs\.test' \
-		"$T_DIR/milter.log"; }
-	N0=$(decided)
+	# ok-mx.mxs.test is in the cache: answered by the worker, the engine thread not needed
 	session "$P" "from=<s@ok-mx.mxs.test>"
+	assert_eq "engine stalled: a sender the cache knows is still accepted" "mail continue" \
+		"$(line mail)"
+	[ "$MS" -lt 1000 ] && ok "engine stalled: ... at once ($MS ms)" ||
+		not_ok "engine stalled: cached answer at once" "$MS ms"
+	# a domain never asked before needs the engine thread's DNS: the worker gives up
+	decided() { grep -c 'role=sender domain=stalled\.mxs\.test' "$T_DIR/milter.log"; }
+	N0=$(decided)
+	session "$P" "from=<s@stalled.mxs.test>"
 	assert_eq "engine stalled: MAIL tempfails instead of hanging" "mail replycode" \
 		"$(line mail)"
 	assert_eq "engine stalled: reply 451 4.4.3, never a rejection" \
-		"451 4.4.3 <s@ok-mx.mxs.test>: the MX check did not finish in time, try again later" \
+		"451 4.4.3 <s@stalled.mxs.test>: the MX check did not finish in time, try again later" \
 		"$REPLIES"
 	if [ "$MS" -ge "$BUDGET" ] && [ "$MS" -lt $((BUDGET + 2000)) ]; then
 		ok "engine stalled: answered after timeout_ms + margin ($MS ms)"

@@ -44,15 +44,26 @@ local function session()
 	if conn == nil then
 		error("cannot connect to " .. sock)
 	end
-	check("conninfo", mt.conninfo(conn, "client.test", "192.0.2.10"))
-	if reply(conn) ~= "continue" then
-		error("connect was not accepted")
+	check("negotiate", mt.negotiate(conn, nil, nil, nil))
+	-- the client: with CONNECT, or as MAIL macros when the milter declines CONNECT
+	local mail = {}
+	if mt.test_option(conn, SMFIP_NOCONNECT) then
+		mail = {"{client_addr}", "192.0.2.10", "{client_name}", "client.test"}
+	else
+		check("conninfo", mt.conninfo(conn, "client.test", "192.0.2.10"))
+		if reply(conn) ~= "continue" then
+			error("connect was not accepted")
+		end
 	end
 	check("helo", mt.helo(conn, helo and unhex(helo) or "helo.test"))
 	print("helo " .. reply(conn))
 	if qid ~= nil then
-		check("macro MAIL", mt.macro(conn, SMFIC_MAIL, "i", qid))
+		table.insert(mail, "i")
+		table.insert(mail, qid)
 		check("macro RCPT", mt.macro(conn, SMFIC_RCPT, "i", qid))
+	end
+	if #mail > 0 then
+		check("macro MAIL", mt.macro(conn, SMFIC_MAIL, table.unpack(mail)))
 	end
 	check("mailfrom", mt.mailfrom(conn, from and unhex(from) or "<s@ok-mx.mxs.test>"))
 	local r = reply(conn)

@@ -15,6 +15,11 @@
 --   rcpts2  recipients of a second transaction on the same connection (after eom or abort),
 --           same sender; it always ends with end of message; its lines start with "2:"
 --   pause   seconds to sleep after connecting, before MAIL (tests of reload and SIGTERM)
+--   legacy  "1": offer what an MTA without macro lists (SMFIF_SETSYMLIST) and without
+--           SMFIP_NOCONNECT offers: the client then comes with CONNECT.  Otherwise every
+--           action and step is offered, and when the milter declines CONNECT
+--           (SMFIP_NOCONNECT) the client comes as the macros {client_addr} and {client_name}
+--           at MAIL, as Postfix and Sendmail send them when asked to
 --
 -- Prints one line per step on stdout:
 --   mail <reply>             reply: continue | replycode | reject | tempfail | accept | other:N
@@ -53,16 +58,33 @@ local function session()
 	if conn == nil then
 		error("cannot connect to " .. sock)
 	end
-	check("conninfo", mt.conninfo(conn, name or "client.test", ip or "192.0.2.10"))
-	if reply(conn) ~= "continue" then
-		error("connect was not accepted")
+	if legacy == "1" then
+		local acts = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT |
+		             SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_ADDRCPT_PAR
+		local steps = SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NOBODY |
+		              SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOUNKNOWN | SMFIP_NODATA |
+		              SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
+		              SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_EOH | SMFIP_NR_BODY |
+		              SMFIP_NR_HDR | SMFIP_SKIP | SMFIP_RCPT_REJ
+		check("negotiate", mt.negotiate(conn, 6, acts, steps))
+	else
+		check("negotiate", mt.negotiate(conn, nil, nil, nil))
+	end
+	local client = {}
+	if mt.test_option(conn, SMFIP_NOCONNECT) then
+		client = {"{client_addr}", ip or "192.0.2.10", "{client_name}", name or "client.test"}
+	else
+		check("conninfo", mt.conninfo(conn, name or "client.test", ip or "192.0.2.10"))
+		if reply(conn) ~= "continue" then
+			error("connect was not accepted")
+		end
 	end
 	check("helo", mt.helo(conn, helo or "helo.test"))
 	if pause ~= nil then
 		mt.sleep(tonumber(pause))
 	end
 
-	local mail = {}
+	local mail = client
 	if auth ~= nil then
 		table.insert(mail, "{auth_authen}")
 		table.insert(mail, auth)

@@ -130,11 +130,12 @@ static void test_mx_packing(void **state)
 	uint16_t pref;
 	bool inv;
 	assert_int_equal(rrset_count(s), 3);
-	assert_string_equal(rrset_mx(s, 0, &pref, &inv), "mx1.example");
+	/* in preference order */
+	assert_string_equal(rrset_mx(s, 0, &pref, &inv), "");
+	assert_int_equal(pref, 0);
+	assert_string_equal(rrset_mx(s, 1, &pref, &inv), "mx1.example");
 	assert_int_equal(pref, 10);
 	assert_false(inv);
-	assert_string_equal(rrset_mx(s, 1, &pref, &inv), "");
-	assert_int_equal(pref, 0);
 	assert_string_equal(rrset_mx(s, 2, &pref, &inv), "odd");
 	assert_int_equal(pref, 65535);
 	assert_true(inv);
@@ -148,6 +149,55 @@ static void test_mx_packing(void **state)
 	assert_int_equal(rrset_status(s), DNSR_TEMPFAIL);
 	assert_string_equal(rrset_why(s), "server failure");
 	assert_int_equal(rrset_count(s), 0);
+	rrset_unref(s);
+}
+
+/* MX sets come sorted by preference, stable, with each exchange judged once: a repeat of a
+ * more preferred exchange, an IP literal, odd octets. */
+static void test_mx_order_and_flags(void **state)
+{
+	(void)state;
+	struct dns_mx mx[] = {
+	        {20, "b.example", false}, {10, "a.example", false}, {20, "c.example", false},
+	        {30, "a.example", false}, {10, "192.0.2.1", false}, {5, "[2001:db8::1]", false},
+	        {40, "we\\032ird", true},  {10, "a.example", false},
+	};
+	static const struct {
+		uint16_t pref;
+		const char *host;
+		uint8_t flags;
+	} want[] = {
+	        {5, "[2001:db8::1]", MXF_IPLIT}, {10, "a.example", 0}, {10, "192.0.2.1", MXF_IPLIT},
+	        {10, "a.example", MXF_DUP},      {20, "b.example", 0}, {20, "c.example", 0},
+	        {30, "a.example", MXF_DUP},      {40, "we\\032ird", MXF_INVALID},
+	};
+	struct dns_reply r;
+	memset(&r, 0, sizeof(r));
+	r.status = DNSR_OK;
+	r.n = sizeof(mx) / sizeof(mx[0]);
+	r.mx = mx;
+	struct rrset *s = rrset_new("d.example", DNS_T_MX, &r, NULL, 60, 0);
+	assert_non_null(s);
+	const char *cur = NULL;
+	struct mx_rec m;
+	size_t k = 0;
+	while (rrset_mx_next(s, &cur, &m)) {
+		assert_true(k < sizeof(want) / sizeof(want[0]));
+		assert_int_equal(m.pref, want[k].pref);
+		assert_string_equal(m.host, want[k].host);
+		assert_int_equal(m.hostlen, strlen(want[k].host));
+		assert_int_equal(m.flags, want[k].flags);
+		k++;
+	}
+	assert_int_equal(k, sizeof(want) / sizeof(want[0]));
+	assert_false(rrset_mx_next(s, &cur, &m)); /* stays at the end */
+	rrset_unref(s);
+
+	/* no records, and not an MX set: nothing to walk */
+	r.n = 0;
+	s = rrset_new("e.example", DNS_T_MX, &r, NULL, 60, 0);
+	cur = NULL;
+	assert_false(rrset_mx_next(s, &cur, &m));
 	rrset_unref(s);
 }
 
@@ -215,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_replace_and_refcount),
 		cmocka_unit_test(test_mx_packing),
+		cmocka_unit_test(test_mx_order_and_flags),
 		cmocka_unit_test(test_judgment_memo),
 		cmocka_unit_test(test_many_entries),
 	};
