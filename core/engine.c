@@ -111,7 +111,9 @@ struct check {
 	struct arena ar;
 	const char *notes[16];
 	size_t nnotes;
-	const char *address; /* sanitised, arena */
+	const char *raw;     /* the address as given (arena copy, cut at ADDR_MAX + 1 octets:
+			      * anything longer is refused, so never in a reply) */
+	size_t rawlen;
 	/* last: the arena's first buffer (not cleared), enough for a usual check's targets,
 	 * results and texts (more goes to heap blocks) */
 	_Alignas(16) unsigned char arena_mem[2048];
@@ -961,16 +963,22 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 	r.reply = (r.action == ACT_TEMPFAIL || r.action == ACT_REJECT)
 			  ? reply_for(v, r.action, c->role)
 			  : (struct reply){0, NULL};
-	r.address = c->address ? c->address : "";
 	r.domain = c->domain;
 	r.reason = reason;
-	r.text = r.address[0] ? arena_concat(&c->ar, "<", r.address, ">: ", reason, NULL)
-			      : arena_strdup(&c->ar, reason);
-	if (strlen(r.text) > REPLY_TEXT_MAX) {
-		/* libmilter takes at most 980 characters per reply line; Postfix's policy
-		 * client a line of 2 KiB with the code: keep every front-end well inside. */
-		char *t = (char *)(uintptr_t)r.text;
-		memcpy(t + REPLY_TEXT_MAX - 3, "...", 4);
+	r.address = r.text = "";
+	if (r.reply.code) {
+		/* only a reply carries the address (an accepted check, the usual one, needs no
+		 * copy and no text) */
+		r.address = c->raw ? sanitize(&c->ar, c->raw, c->rawlen) : "";
+		r.text = r.address[0] ? arena_concat(&c->ar, "<", r.address, ">: ", reason, NULL)
+				      : arena_strdup(&c->ar, reason);
+		if (strlen(r.text) > REPLY_TEXT_MAX) {
+			/* libmilter takes at most 980 characters per reply line; Postfix's
+			 * policy client a line of 2 KiB with the code: keep every front-end
+			 * well inside. */
+			char *t = (char *)(uintptr_t)r.text;
+			memcpy(t + REPLY_TEXT_MAX - 3, "...", 4);
+		}
 	}
 	if (r.action == ACT_WARN) {
 		const char *d = detail && detail[0] ? detail : reason;
@@ -1125,8 +1133,16 @@ static struct check *check_start(struct engine *e, const struct check_request *r
 	c->all_cached = true;
 	c->cache_only = cache_only;
 
-	if (req->address)
-		c->address = sanitize(&c->ar, req->address, req->address_len);
+	if (req->address) {
+		/* kept as given: sanitised only if a reply needs it (emit) */
+		size_t n = req->address_len > ADDR_MAX + 1 ? ADDR_MAX + 1 : req->address_len;
+		char *raw = arena_alloc(&c->ar, n + 1);
+		if (raw) {
+			memcpy(raw, req->address, n);
+			c->raw = raw;
+			c->rawlen = n;
+		}
+	}
 
 	if ((req->role == ROLE_SENDER && !cfg->check_sender) ||
 	    (req->role == ROLE_RECIPIENT && !cfg->check_recipient)) {

@@ -64,10 +64,12 @@ struct check_result {
 	bool monitor;                  /* action was softened by mode = "monitor" */
 	bool outage;                   /* action was softened by the DNS outage guard */
 	struct reply reply;            /* code/dsn for action tempfail/reject, else {0,NULL} */
-	const char *address;           /* the address as given, sanitised for printing */
+	const char *address;           /* for a reply (code set): the address as given,
+					* sanitised for printing; "" otherwise */
 	const char *domain;            /* A-label domain checked ("" if none) */
 	const char *reason;   /* plain words: "example.net does not accept mail (null MX)" */
-	const char *text;     /* reply text: "<bob@example.net>: example.net does not ...";
+	const char *text;     /* reply text, when reply.code is set (else ""):
+			       * "<bob@example.net>: example.net does not ...";
 			       * printable ASCII, at most 900 bytes */
 	const char *header;   /* X-MXSane header value for warn: "mx_cname example.net (...)" */
 	uint32_t ttl;         /* seconds this verdict may be cached for */

@@ -429,6 +429,32 @@ static inline __attribute__((always_inline)) void sb_word(struct sb *b, const ch
 		sb_mem(b, "\"", 1);
 }
 
+/* The front-end's context fields (never the first of a line). */
+static void sb_ctx(struct sb *b, const struct log_ctx *ctx)
+{
+	sb_str(b, "instance", ctx->instance);
+	sb_str(b, "client_addr", ctx->client_addr);
+	sb_str(b, "client_name", ctx->client_name);
+	sb_str(b, "helo", ctx->helo);
+	sb_str(b, "sender", ctx->sender);
+	sb_str(b, "recipient", ctx->recipient);
+}
+
+size_t log_render_ctx(char *buf, size_t len, enum log_format fmt, const struct log_ctx *ctx)
+{
+	struct sb b = {.buf = buf, .len = len, .o = 0, .fmt = fmt, .first = false};
+	if (len < 2)
+		return 0;
+	sb_ctx(&b, ctx);
+	/* sb stops one byte short of len: a rendering that reached it may be cut */
+	return b.o + 1 < len ? b.o : 0;
+}
+
+enum log_format log_get_format(void)
+{
+	return (enum log_format)g_fmt;
+}
+
 size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 			   const struct log_ctx *ctx, const struct check_result *r)
 {
@@ -488,14 +514,10 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
 	tmp[tl++] = (char)('0' + t10 % 10);
 	tmp[tl] = '\0';
 	sb_num(&b, "ms", tmp, tl);
-	if (ctx) {
-		sb_str(&b, "instance", ctx->instance);
-		sb_str(&b, "client_addr", ctx->client_addr);
-		sb_str(&b, "client_name", ctx->client_name);
-		sb_str(&b, "helo", ctx->helo);
-		sb_str(&b, "sender", ctx->sender);
-		sb_str(&b, "recipient", ctx->recipient);
-	}
+	if (ctx && ctx->rendered && ctx->rendered_len && ctx->rendered_fmt == fmt)
+		sb_mem(&b, ctx->rendered, ctx->rendered_len);
+	else if (ctx)
+		sb_ctx(&b, ctx);
 	sb_str(&b, "reason", r->reason);
 	if (fmt == LOG_FORMAT_JSON)
 		sb_raw(&b, "}");

@@ -41,7 +41,19 @@ struct log_ctx {
 	const char *helo;
 	const char *sender;
 	const char *recipient;
+	/* Optional: instance..recipient above already rendered by log_render_ctx() in the
+	 * format `rendered_fmt`; used instead of escaping them again when the format matches
+	 * (a front-end logging several decisions of one request renders them once). */
+	const char *rendered;
+	size_t rendered_len;
+	enum log_format rendered_fmt;
 };
+
+/* Render ctx's instance, client_addr, client_name, helo, sender and recipient as they
+ * appear in a decision line of format fmt.  Returns the length, or 0 when they do not fit
+ * in len bytes (then leave ctx->rendered unset).  buf is not NUL-terminated. */
+size_t log_render_ctx(char *buf, size_t len, enum log_format fmt, const struct log_ctx *ctx);
+enum log_format log_get_format(void); /* the format log_decision writes now */
 
 /* Format the decision record into buf (always NUL-terminated; cut if too long).
  * Returns the length written. */

@@ -51,6 +51,7 @@ struct conn {
 	struct preq *parser;
 	struct policy_request req; /* valid while have_req */
 	bool have_req;
+	uint64_t req_seq;          /* number of the current request, server-wide */
 	int step;          /* 0: sender check next, 1: recipient check next, 2: reply */
 	struct check *chk; /* pending engine check, or NULL while it runs synchronously */
 	bool pending;      /* a check is running */
@@ -96,6 +97,13 @@ struct server {
 	bool done_called;
 	int spare_fd; /* kept open to accept-and-close when out of descriptors */
 	uint64_t refuse_log_at, refused_quiet;
+	uint64_t req_seq; /* requests numbered as they complete */
+	/* The log context of one request rendered once for its sender and recipient lines:
+	 * valid for request ctx_seq (0: none) in format ctx_fmt; ctx_len 0 if too long. */
+	uint64_t ctx_seq;
+	enum log_format ctx_fmt;
+	size_t ctx_len;
+	char ctx_buf[3072];
 	struct server_stats st;
 	char scratch[SERVER_BACKLOG_MAX];
 };
@@ -326,6 +334,7 @@ static bool out_append(struct conn *c, const char *s, size_t len)
 static void log_ctx_of(const struct conn *c, struct log_ctx *ctx)
 {
 	const struct policy_request *r = &c->req;
+	memset(ctx, 0, sizeof(*ctx));
 	ctx->instance = r->v[PA_INSTANCE];
 	ctx->queue_id = r->v[PA_QUEUE_ID] && r->v[PA_QUEUE_ID][0] ? r->v[PA_QUEUE_ID] : NULL;
 	ctx->client_addr = r->v[PA_CLIENT_ADDRESS];
@@ -343,6 +352,18 @@ static void on_check_done(void *arg, const struct check_result *res)
 	c->pending = false;
 	c->chk = NULL;
 	log_ctx_of(c, &ctx);
+	struct server *s = c->s;
+	enum log_format fmt = log_get_format();
+	if (s->ctx_seq != c->req_seq || s->ctx_fmt != fmt) {
+		s->ctx_len = log_render_ctx(s->ctx_buf, sizeof(s->ctx_buf), fmt, &ctx);
+		s->ctx_seq = c->req_seq;
+		s->ctx_fmt = fmt;
+	}
+	if (s->ctx_len) {
+		ctx.rendered = s->ctx_buf;
+		ctx.rendered_len = s->ctx_len;
+		ctx.rendered_fmt = fmt;
+	}
 	log_decision(&ctx, res);
 
 	if ((res->action == ACT_REJECT || res->action == ACT_TEMPFAIL) && res->reply.code) {
@@ -499,6 +520,7 @@ static bool conn_process(struct conn *c)
 		}
 		if (st == PREQ_DONE) {
 			c->have_req = true;
+			c->req_seq = ++c->s->req_seq;
 			c->step = 0;
 			/* one budget for the whole request, sender and recipient checks together */
 			c->req_deadline = evloop_now(c->s->loop) + engine_config(c->s->e)->timeout_ms;

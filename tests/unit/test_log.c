@@ -230,6 +230,37 @@ static void test_kv_escape_matches_reference(void **state)
 	}
 }
 
+/* A context rendered once (log_render_ctx) gives the very line the fields give, in both
+ * formats, hostile values included; one rendered for the other format is not used; one
+ * that does not fit is refused. */
+static void test_rendered_context_same_line(void **state)
+{
+	(void)state;
+	char a[4096], b[4096], pre[2048];
+	struct log_ctx ctx = {.queue_id = "4ABC", .instance = "1f.2.0", .client_addr = "192.0.2.1",
+	                      .client_name = "mail \"x\".example", .helo = "h\r\nverdict=ok",
+	                      .sender = "a=b@\xc3\xa9.example", .recipient = "r@z.example"};
+	struct check_result r = sample();
+	enum log_format fmts[] = {LOG_FORMAT_KV, LOG_FORMAT_JSON};
+	for (int i = 0; i < 2; i++) {
+		size_t want = log_format_decision(a, sizeof(a), fmts[i], &ctx, &r);
+		struct log_ctx pc = ctx;
+		pc.rendered_len = log_render_ctx(pre, sizeof(pre), fmts[i], &ctx);
+		assert_true(pc.rendered_len > 0);
+		pc.rendered = pre;
+		pc.rendered_fmt = fmts[i];
+		pc.client_addr = "203.0.113.99"; /* must not be looked at */
+		size_t got = log_format_decision(b, sizeof(b), fmts[i], &pc, &r);
+		assert_int_equal(got, want);
+		assert_string_equal(b, a);
+		/* rendered for the other format: the fields are used */
+		pc.rendered_fmt = fmts[1 - i];
+		log_format_decision(b, sizeof(b), fmts[i], &pc, &r);
+		assert_non_null(strstr(b, "203.0.113.99"));
+	}
+	assert_int_equal(log_render_ctx(pre, 40, LOG_FORMAT_KV, &ctx), 0);
+}
+
 static void test_batch_until_flush(void **state)
 {
 	(void)state;
@@ -268,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_truncation_stays_terminated),
 		cmocka_unit_test(test_empty_and_plain_values),
 		cmocka_unit_test(test_kv_escape_matches_reference),
+		cmocka_unit_test(test_rendered_context_same_line),
 		cmocka_unit_test(test_batch_until_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
