@@ -117,6 +117,41 @@ static const char *domain_check_ascii(const char *d, size_t len)
 	return NULL;
 }
 
+/*
+ * The usual domain - ASCII letters, digits, '-', '_' and dots, well formed - in one pass:
+ * lower-cased into out, true.  false for anything else (nothing is decided: the general
+ * path below judges it and says why).
+ */
+static bool domain_fast(const char *in, size_t len, char *out)
+{
+	size_t n = len, lstart = 0;
+	if (n && in[n - 1] == '.')
+		n--;
+	if (n == 0 || n > DOMAIN_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		if (ch == '.') {
+			if (i == lstart || i - lstart > LABEL_MAX || in[i - 1] == '-')
+				return false;
+			lstart = i + 1;
+			out[i] = '.';
+		} else if (ch >= 'a' && ch <= 'z') {
+			out[i] = ch;
+		} else if ((ch >= '0' && ch <= '9') || ch == '_' || (ch == '-' && i != lstart)) {
+			out[i] = ch;
+		} else if (ch >= 'A' && ch <= 'Z') {
+			out[i] = (char)(ch - 'A' + 'a');
+		} else {
+			return false;
+		}
+	}
+	if (n == lstart || n - lstart > LABEL_MAX || in[n - 1] == '-')
+		return false; /* the last label: empty ("a..", after one dot was taken), too long */
+	out[n] = '\0';
+	return true;
+}
+
 bool domain_normalize(const char *in, size_t len, char *out, char *reason, size_t reasonlen)
 {
 	char buf[ADDR_MAX + 1];
@@ -126,6 +161,8 @@ bool domain_normalize(const char *in, size_t len, char *out, char *reason, size_
 	size_t srclen;
 	bool stripped = false, ascii = true;
 
+	if (out != NULL && in != NULL && domain_fast(in, len, out))
+		return true;
 	if (out != NULL)
 		out[0] = '\0';
 	if (out == NULL || (in == NULL && len > 0)) {

@@ -16,11 +16,12 @@
  * MX records are packed as pref (2 octets, big-endian), flag octet, host '\0'. */
 struct rrset {
 	struct rrset *hnext;         /* hash chain */
-	struct rrset *lprev, *lnext; /* LRU list, most recent first */
+	struct rrset *lprev, *lnext; /* eviction list: newest (or spared) first */
 	uint64_t expires;            /* monotonic ms */
 	uint32_t hash;
 	uint32_t refs;
-	uint16_t qtype;
+	uint8_t qtype; /* A, AAAA or MX: all below 256 */
+	uint8_t used;  /* looked up since the eviction hand last passed (second chance) */
 	uint16_t n;
 	uint16_t target_off, why_off, rec_off; /* offsets into data; 0 = absent */
 	uint8_t status;
@@ -142,6 +143,8 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 
 	if (n > UINT16_MAX)
 		n = UINT16_MAX;
+	if (qtype > UINT8_MAX)
+		return NULL; /* only A, AAAA and MX sets are kept */
 	if (target)
 		tlen = strlen(target) + 1;
 	if (reason)
@@ -159,7 +162,7 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 	if (!s)
 		return NULL;
 	s->refs = 1;
-	s->qtype = qtype;
+	s->qtype = (uint8_t)qtype;
 	s->status = (uint8_t)st;
 	unsigned hops = r ? (r->cnames > 15 ? 15 : r->cnames) : 0;
 	s->flags = (uint8_t)((alias ? RF_ALIAS : 0) | (hops << RF_CNAMES_SHIFT));
@@ -396,10 +399,24 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
+/*
+ * Evict down to limit entries, oldest first, but an entry looked up since it was last
+ * considered gets a second chance (moved to the front, mark cleared): least recently used,
+ * approximately, without touching the list on every hit (cache_get writes only the entry
+ * itself - with a large cache every list update was a cache miss or two).
+ */
 static void evict_to(struct cache *c, size_t limit)
 {
-	while (c->count > limit && c->tail)
-		drop(c, c->tail);
+	while (c->count > limit && c->tail) {
+		struct rrset *s = c->tail;
+		if (s->used) {
+			s->used = 0;
+			lru_unlink(c, s);
+			lru_push_front(c, s);
+			continue;
+		}
+		drop(c, s);
+	}
 }
 
 void cache_set_limit(struct cache *c, uint32_t max_entries)
@@ -427,8 +444,7 @@ struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint6
 		drop(c, s);
 		return NULL;
 	}
-	lru_unlink(c, s);
-	lru_push_front(c, s);
+	s->used = 1;
 	return rrset_ref(s);
 }
 

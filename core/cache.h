@@ -6,7 +6,10 @@
  * whose DNS data never changes; it is reference counted so a check in progress keeps the
  * record sets it uses even if the cache evicts them meanwhile.  The one mutable part is a
  * memo the engine may attach: its judgment of an address set (usable or not under the
- * configured bogus networks), so a warm check does not match addresses again.  Bounded by max_entries with LRU eviction.
+ * configured bogus networks), so a warm check does not match addresses again.
+ * Bounded by max_entries; eviction is least recently used, approximately (second chance:
+ * oldest first, sparing once an entry looked up since it was last considered), so that a
+ * hit writes only the entry itself.
  * The cache never reads the clock: every call is handed `now` (monotonic milliseconds).
  * Not thread-safe: one cache belongs to one engine, driven by one thread.
  * Hash keys are randomised per process (SipHash) so hostile names cannot flood a bucket.
@@ -78,7 +81,7 @@ void cache_free(struct cache *c); /* accepts NULL; entries still referenced else
 void cache_set_limit(struct cache *c, uint32_t max_entries); /* evicts down to the new limit */
 
 /* Look up a live entry; returns a NEW reference (caller unrefs) or NULL if absent or expired
- * (an expired entry is dropped).  A hit moves the entry to the front of the LRU. */
+ * (an expired entry is dropped).  A hit marks the entry used (spared by the next eviction). */
 struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint64_t now);
 
 /* Insert s (the cache takes its own reference) until it expires, replacing any entry with

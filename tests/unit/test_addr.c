@@ -550,6 +550,61 @@ static uint32_t rng(void)
 	return rng_state;
 }
 
+/* ---- the rules for ASCII domains, written out plainly: domain_normalize (whose common case
+ * takes a one-pass fast path) must agree on every input ---- */
+
+static bool ref_normalize(const char *in, size_t len, char *out)
+{
+	if (len && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DOMAIN_MAX)
+		return false;
+	size_t lstart = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && in[i] != '.') {
+			char ch = in[i];
+			if (ch >= 'A' && ch <= 'Z')
+				ch = (char)(ch - 'A' + 'a');
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+			      ch == '_'))
+				return false;
+			out[i] = ch;
+			continue;
+		}
+		size_t ll = i - lstart;
+		if (ll == 0 || ll > 63 || in[lstart] == '-' || in[i - 1] == '-')
+			return false;
+		if (i < len)
+			out[i] = '.';
+		lstart = i + 1;
+	}
+	out[len] = '\0';
+	return true;
+}
+
+static void test_ascii_domains_match_rules(void **state)
+{
+	static const char alphabet[] = "abcXYZ09-_..";
+	char in[300], want[300], got[DOMAIN_MAX + 1];
+	(void)state;
+	rng_state = 777;
+	for (int round = 0; round < 200000; round++) {
+		size_t len = rng() % (round < 100000 ? 12 : 270);
+		for (size_t i = 0; i < len; i++)
+			in[i] = (rng() % 8 == 0) ? alphabet[rng() % (sizeof(alphabet) - 1)]
+			                         : (char)('a' + rng() % 3);
+		/* now and then a label of exactly 63 or 64 octets */
+		if (round % 97 == 0 && len > 70)
+			in[rng() % 2 ? 63 : 64] = '.';
+		bool w = ref_normalize(in, len, want);
+		bool g = domain_normalize(in, len, got, NULL, 0);
+		if (w != g || (w && strcmp(want, got) != 0))
+			fail_msg("\"%.*s\": rules say %d \"%s\", domain_normalize %d \"%s\"", (int)len,
+			         in, w, w ? want : "", g, g ? got : "");
+	}
+}
+
+
 /* Whatever the input, the result is one of the kinds and its fields are consistent. */
 static void check_consistent(const char *s, size_t len)
 {
@@ -636,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_idn),
 		cmocka_unit_test(test_domain_normalize_direct),
 		cmocka_unit_test(test_ip_literal_detection),
+		cmocka_unit_test(test_ascii_domains_match_rules),
 		cmocka_unit_test(test_random_input),
 	};
 

@@ -88,6 +88,29 @@ static void test_lru_eviction(void **state)
 	assert_non_null(g = cache_get(c, "d.x", DNS_T_A, 2));
 	rrset_unref(g);
 
+	/* a spared entry is spared once: a.x, looked up once and not since, outlives b.x and
+	 * c.x but goes next; the entries added meanwhile stay */
+	c = (cache_free(c), cache_new(3));
+	for (int i = 0; i < 3; i++) {
+		s = mk_a(names[i], (uint8_t)i, 60, 0);
+		cache_put(c, s, 0);
+		rrset_unref(s);
+	}
+	rrset_unref(cache_get(c, "a.x", DNS_T_A, 1)); /* a.x spared at the next eviction */
+	const char *more[] = {"d.x", "e.x", "f.x"};
+	const char *gone[] = {"b.x", "c.x", "a.x"};
+	for (int i = 0; i < 3; i++) {
+		s = mk_a(more[i], 9, 60, 1);
+		cache_put(c, s, 1);
+		rrset_unref(s);
+		assert_int_equal(cache_entries(c), 3);
+		assert_null(g = cache_get(c, gone[i], DNS_T_A, 1));
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_non_null(g = cache_get(c, more[i], DNS_T_A, 2));
+		rrset_unref(g);
+	}
+
 	cache_set_limit(c, 1);
 	assert_int_equal(cache_entries(c), 1);
 	cache_free(c);
