@@ -130,6 +130,10 @@ struct engine {
 	size_t ninflight;
 	bool wait_all, closing;
 	struct engine_stats st;
+	/* the last client judged against skip.clients (a request's checks share their client) */
+	const struct config *skip_cfg;
+	bool skip_last;
+	char skip_client[64];
 	/* finished checks kept for the next ones (a check is about 3 KiB: no malloc/free per
 	 * check on the warm path) */
 	struct check *spare[16];
@@ -1098,6 +1102,23 @@ static void finish_skipped(struct check *c, const char *why)
 	check_free(c);
 }
 
+/* Is the client in skip.clients?  The answer for the last client is kept: the sender and
+ * recipient checks of a request (and a session's messages) ask about the same one. */
+static bool client_skipped(struct engine *e, const char *client)
+{
+	size_t l = strnlen(client, sizeof(e->skip_client));
+	if (e->skip_cfg == e->cfg && l < sizeof(e->skip_client) &&
+	    memcmp(e->skip_client, client, l + 1) == 0)
+		return e->skip_last;
+	bool hit = netlist_match_str(&e->cfg->skip_clients, client);
+	if (l < sizeof(e->skip_client)) {
+		memcpy(e->skip_client, client, l + 1);
+		e->skip_cfg = e->cfg;
+		e->skip_last = hit;
+	}
+	return hit;
+}
+
 /* ---------------------------------------------------------------- public */
 
 static struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb,
@@ -1154,7 +1175,7 @@ static struct check *check_start(struct engine *e, const struct check_request *r
 		finish_skipped(c, "authenticated sender");
 		return NULL;
 	}
-	if (req->client_addr && netlist_match_str(&cfg->skip_clients, req->client_addr)) {
+	if (req->client_addr && client_skipped(e, req->client_addr)) {
 		finish_skipped(c, arena_printf(&c->ar, "client %s is in skip.clients",
 					       sanitize(&c->ar, req->client_addr,
 							strlen(req->client_addr))));
@@ -1323,6 +1344,7 @@ int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t e
 	cache_set_limit(e->cache, cfg->cache_max_entries);
 	if (!netlist_equal(&e->cfg->bogus_networks, &cfg->bogus_networks))
 		cache_forget_judgments(e->cache);
+	e->skip_cfg = NULL; /* judged against the old skip.clients */
 	config_unref(e->cfg);
 	e->cfg = config_ref(cfg);
 	return 0;

@@ -16,6 +16,7 @@ static bool g_journal; /* stderr is systemd's journal stream: "<N>" priority pre
 static bool g_debug;
 static _Atomic int g_fmt = LOG_FORMAT_KV; /* set on reload, read by every thread */
 static char g_ident[64] = "mxsane";
+static size_t g_ident_len = 6;
 static int g_pid; /* taken once: getpid() per line was a system call per decision */
 
 /* Decimal digits of v into out (at least 21 bytes); returns the length. */
@@ -40,6 +41,7 @@ static void log_forget_pid(void)
 void log_open(const char *ident, bool to_stderr, int facility)
 {
 	snprintf(g_ident, sizeof(g_ident), "%s", ident);
+	g_ident_len = strlen(g_ident);
 	g_stderr = to_stderr;
 	g_pid = (int)getpid();
 	static bool atfork;
@@ -137,7 +139,7 @@ static void emit_line(int prio, const char *line, size_t ll)
 		n += utoa(buf + n, (unsigned)prio);
 		buf[n++] = '>';
 	} else {
-		size_t il = strlen(g_ident);
+		size_t il = g_ident_len;
 		memcpy(buf, g_ident, il);
 		n = il;
 		buf[n++] = '[';

@@ -64,6 +64,7 @@ struct conn {
 
 	char *in; /* read ahead, not yet fed to the parser */
 	size_t inlen, inoff;
+	bool in_borrowed; /* in is the server's scratch buffer (inside conn_read only) */
 	char *out; /* replies not yet written */
 	size_t outlen, outoff, outcap;
 
@@ -279,7 +280,8 @@ static void conn_close(struct conn *c)
 	}
 	evloop_cancel(s->loop, c->timer);
 	preq_free(c->parser);
-	free(c->in);
+	if (!c->in_borrowed)
+		free(c->in);
 	free(c->out);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -532,8 +534,10 @@ static bool conn_process(struct conn *c)
 		}
 	}
 	if (c->inoff == c->inlen) {
-		free(c->in);
+		if (!c->in_borrowed)
+			free(c->in);
 		c->in = NULL;
+		c->in_borrowed = false;
 		c->inoff = c->inlen = 0;
 	}
 	if (conn_finished(c)) {
@@ -545,6 +549,31 @@ static bool conn_process(struct conn *c)
 	}
 	conn_watch(c);
 	conn_arm(c);
+	return true;
+}
+
+/* After conn_process on the borrowed scratch buffer: keep the unread rest in a buffer of
+ * the connection's own.  false: c was closed (out of memory). */
+static bool conn_keep_rest(struct conn *c)
+{
+	if (!c->in_borrowed)
+		return true;
+	size_t rest = c->inlen - c->inoff;
+	char *copy = rest ? malloc(rest) : NULL;
+	if (rest && !copy) {
+		c->in = NULL;
+		c->in_borrowed = false;
+		c->inoff = c->inlen = 0;
+		log_msg(LOG_ERR, "client %s: out of memory; closing", c->peer);
+		conn_close(c);
+		return false;
+	}
+	if (rest)
+		memcpy(copy, c->in + c->inoff, rest);
+	c->in = copy;
+	c->in_borrowed = false;
+	c->inoff = 0;
+	c->inlen = rest;
 	return true;
 }
 
@@ -584,6 +613,19 @@ static bool conn_read(struct conn *c)
 		return conn_process(c);
 	}
 	c->last_active = evloop_now(s->loop);
+	if (ahead == 0 && !c->pending && !c->have_req) {
+		/* The usual case, nothing read ahead: the parser takes the bytes straight from
+		 * the scratch buffer (it copies what it keeps), and only what it leaves - the
+		 * start of the next request - is copied before the buffer is used again. */
+		free(c->in);
+		c->in = s->scratch;
+		c->in_borrowed = true;
+		c->inoff = 0;
+		c->inlen = (size_t)n;
+		if (!conn_process(c))
+			return false;
+		return conn_keep_rest(c);
+	}
 	if (c->inoff > 0 && c->inoff == c->inlen)
 		c->inoff = c->inlen = 0;
 	if (c->inoff > 0) {

@@ -4,7 +4,8 @@
 #    looking up its other hosts (ok: nothing they hold can make it worse);
 #  - the judgment of a cached address set follows the configuration: a reload that makes an
 #    address bogus changes the verdict of a fully cached domain at once, without asking DNS
-#    again, and a reload back makes it usable again.
+#    again, and a reload back makes it usable again;
+#  - so does skip.clients, which the engine keeps the answer of for the last client.
 set -u
 . "$MXS_TOP/tests/lib/common.sh"
 . "$MXS_TOP/tests/lib/dns.sh"
@@ -23,8 +24,9 @@ pid=$!
 track_pid "$pid"
 wait_port "$port" || { cat "$T_DIR/policyd.log"; exit 1; }
 
-ask() { # sender domain -> first reply line
-	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nsender=u@%s\nrecipient=\n\n' "$1" |
+ask() { # sender domain [client address] -> first reply line
+	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nsender=u@%s\nrecipient=\nclient_address=%s\n\n' \
+		"$1" "${2:-192.0.2.1}" |
 		"$PY" -c 'import socket,sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 s.sendall(sys.stdin.buffer.read())
@@ -71,4 +73,16 @@ assert_eq "reload back to the built-in list: accepted again" "action=DUNNO" "$(a
 new=$(($(grep -c 'faultdns: ' "$T_DIR/faultdns.log") - queries))
 [ "$new" -le 1 ] && ok "the verdicts changed without asking DNS again ($new new queries)" ||
 	not_ok "no new DNS queries for cached data" "$new new: $(tail -n "$new" "$T_DIR/faultdns.log")"
+
+# skip.clients on reload, for the same client as the last check
+assert_match "client 192.0.2.77: a nonexistent sender domain is rejected" '^action=550 5\.1\.8 ' \
+	"$(ask nonexistent.fault.test 192.0.2.77)"
+write_conf 'skip = { clients = [ "192.0.2.0/24" ]; };'
+reload_and_wait 3 || not_ok "reload 3" "$(tail -3 "$T_DIR/policyd.log")"
+assert_eq "after adding it to skip.clients: not checked" "action=DUNNO" \
+	"$(ask nonexistent.fault.test 192.0.2.77)"
+write_conf ""
+reload_and_wait 4 || not_ok "reload 4" "$(tail -3 "$T_DIR/policyd.log")"
+assert_match "after taking it out again: rejected" '^action=550 5\.1\.8 ' \
+	"$(ask nonexistent.fault.test 192.0.2.77)"
 finish
