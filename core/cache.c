@@ -15,10 +15,9 @@
 /* One allocation: header, then name '\0', [target '\0'], [why '\0'], then records.
  * MX records are packed as pref (2 octets, big-endian), flag octet, host '\0'. */
 struct rrset {
-	struct rrset *hnext;         /* hash chain */
 	struct rrset *lprev, *lnext; /* eviction list: newest (or spared) first */
 	uint64_t expires;            /* monotonic ms */
-	uint32_t hash;
+	uint64_t hash;               /* of (name, type), while cached */
 	uint32_t refs;
 	uint8_t qtype; /* A, AAAA or MX: all below 256 */
 	uint8_t used;  /* looked up since the eviction hand last passed (second chance) */
@@ -36,9 +35,17 @@ struct rrset {
 #define RF_USABLE       0x08
 #define RF_CNAMES_SHIFT 4 /* bits 4..7: CNAME hops in the reply */
 
+/* The table: open addressing with linear probing, the hash next to each pointer so that a
+ * lookup reads the one entry it finds (with many domains cached, each entry read is a cache
+ * miss: chaining read every entry along its chain). */
+struct slot {
+	uint64_t hash;
+	struct rrset *s; /* NULL: empty */
+};
+
 struct cache {
-	struct rrset **buckets;
-	size_t nbuckets; /* power of two */
+	struct slot *tab;
+	size_t cap; /* power of two; at most half full */
 	size_t count, bytes;
 	uint32_t max;
 	struct rrset *head, *tail;
@@ -80,14 +87,14 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *in, size_t le
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static uint32_t key_hash(const struct cache *c, const char *name, uint16_t qtype)
+static uint64_t key_hash(const struct cache *c, const char *name, uint16_t qtype)
 {
 	uint8_t buf[DOMAIN_MAX + 8];
 	size_t l = strnlen(name, DOMAIN_MAX + 1);
 	memcpy(buf, name, l);
 	buf[l] = (uint8_t)(qtype >> 8);
 	buf[l + 1] = (uint8_t)qtype;
-	return (uint32_t)siphash13(c->k0, c->k1, buf, l + 2);
+	return siphash13(c->k0, c->k1, buf, l + 2);
 }
 
 /* ---- record sets ---- */
@@ -184,7 +191,7 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 	}
 	s->rec_off = (uint16_t)(p - s->data);
 	if (qtype == DNS_T_MX) {
-		if (!pack_mx(p, r->mx, n)) {
+		if (n && !pack_mx(p, r->mx, n)) {
 			free(s);
 			return NULL;
 		}
@@ -321,9 +328,9 @@ struct cache *cache_new(uint32_t max_entries)
 	if (!c)
 		return NULL;
 	c->max = max_entries;
-	c->nbuckets = 64;
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	c->cap = 64;
+	c->tab = calloc(c->cap, sizeof(*c->tab));
+	if (!c->tab) {
 		free(c);
 		return NULL;
 	}
@@ -360,15 +367,36 @@ static void lru_push_front(struct cache *c, struct rrset *s)
 		c->tail = s;
 }
 
+/* Empty slot i and move later entries of its run back where they belong (deletion without
+ * tombstones, for linear probing). */
+static void slot_clear(struct cache *c, size_t i)
+{
+	size_t mask = c->cap - 1, j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!c->tab[j].s)
+			break;
+		size_t home = c->tab[j].hash & mask;
+		/* can the entry at j move to i?  yes unless its home lies cyclically in (i, j] */
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (!stays) {
+			c->tab[i] = c->tab[j];
+			i = j;
+		}
+	}
+	c->tab[i].s = NULL;
+	c->tab[i].hash = 0;
+}
+
 /* Remove s from table and list and drop the cache's reference. */
 static void drop(struct cache *c, struct rrset *s)
 {
-	struct rrset **pp = &c->buckets[s->hash & (c->nbuckets - 1)];
-	while (*pp && *pp != s)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = s->hnext;
-	s->hnext = NULL;
+	size_t mask = c->cap - 1;
+	for (size_t i = s->hash & mask; c->tab[i].s; i = (i + 1) & mask)
+		if (c->tab[i].s == s) {
+			slot_clear(c, i);
+			break;
+		}
 	lru_unlink(c, s);
 	s->flags &= (uint8_t)~RF_CACHED;
 	c->count--;
@@ -395,7 +423,7 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	cache_clear(c);
-	free(c->buckets);
+	free(c->tab);
 	free(c);
 }
 
@@ -425,19 +453,22 @@ void cache_set_limit(struct cache *c, uint32_t max_entries)
 	evict_to(c, max_entries);
 }
 
-static struct rrset **find(struct cache *c, const char *name, uint16_t qtype, uint32_t h)
+/* The slot holding (name, qtype), or the empty slot where it would go. */
+static size_t find(const struct cache *c, const char *name, uint16_t qtype, uint64_t h)
 {
-	struct rrset **pp = &c->buckets[h & (c->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if ((*pp)->hash == h && (*pp)->qtype == qtype && strcmp((*pp)->data, name) == 0)
-			return pp;
-	return pp;
+	size_t mask = c->cap - 1, i = h & mask;
+	for (; c->tab[i].s; i = (i + 1) & mask) {
+		const struct rrset *s = c->tab[i].s;
+		if (c->tab[i].hash == h && s->qtype == qtype && strcmp(s->data, name) == 0)
+			break;
+	}
+	return i;
 }
 
 struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint64_t now)
 {
-	uint32_t h = key_hash(c, name, qtype);
-	struct rrset *s = *find(c, name, qtype, h);
+	uint64_t h = key_hash(c, name, qtype);
+	struct rrset *s = c->tab[find(c, name, qtype, h)].s;
 	if (!s)
 		return NULL;
 	if (s->expires <= now) {
@@ -448,45 +479,48 @@ struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint6
 	return rrset_ref(s);
 }
 
-static void grow(struct cache *c)
+/* Double the table.  false on out of memory (the table stays as it is). */
+static bool grow(struct cache *c)
 {
-	size_t nb = c->nbuckets * 2;
-	struct rrset **b = calloc(nb, sizeof(*b));
-	if (!b)
-		return; /* keep working with longer chains */
-	for (size_t i = 0; i < c->nbuckets; i++) {
-		struct rrset *s = c->buckets[i], *next;
-		for (; s; s = next) {
-			next = s->hnext;
-			s->hnext = b[s->hash & (nb - 1)];
-			b[s->hash & (nb - 1)] = s;
-		}
+	size_t ncap = c->cap * 2, mask = ncap - 1;
+	struct slot *t = calloc(ncap, sizeof(*t));
+	if (!t)
+		return false;
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->tab[i].s)
+			continue;
+		size_t j = c->tab[i].hash & mask;
+		while (t[j].s)
+			j = (j + 1) & mask;
+		t[j] = c->tab[i];
 	}
-	free(c->buckets);
-	c->buckets = b;
-	c->nbuckets = nb;
+	free(c->tab);
+	c->tab = t;
+	c->cap = ncap;
+	return true;
 }
 
 void cache_put(struct cache *c, struct rrset *s, uint64_t now)
 {
 	if (!c->max || s->expires <= now || (s->flags & RF_CACHED))
 		return;
-	uint32_t h = key_hash(c, s->data, s->qtype);
-	struct rrset **pp = find(c, s->data, s->qtype, h);
-	if (*pp)
-		drop(c, *pp);
+	uint64_t h = key_hash(c, s->data, s->qtype);
+	struct rrset *old = c->tab[find(c, s->data, s->qtype, h)].s;
+	if (old)
+		drop(c, old);
 	evict_to(c, c->max - 1);
+	/* at most half full: probes stay short.  Out of memory: not stored. */
+	if (2 * (c->count + 1) > c->cap && !grow(c))
+		return;
+	size_t i = find(c, s->data, s->qtype, h);
+	c->tab[i].hash = h;
+	c->tab[i].s = s;
 	s->hash = h;
 	s->flags |= RF_CACHED;
 	rrset_ref(s);
-	pp = &c->buckets[h & (c->nbuckets - 1)];
-	s->hnext = *pp;
-	*pp = s;
 	lru_push_front(c, s);
 	c->count++;
 	c->bytes += s->size;
-	if (c->count > c->nbuckets)
-		grow(c);
 }
 
 size_t cache_entries(const struct cache *c)

@@ -144,7 +144,11 @@ static int known_attr(const char *n, size_t nl)
 	case 14: a = n[0] == 'p' ? PA_PROTOCOL_STATE : PA_CLIENT_ADDRESS; break;
 	default: return -1;
 	}
-	return attr_lens[a] == nl && memcmp(attr_names[a], n, nl) == 0 ? a : -1;
+	/* first and last octets first: most of the others share a length with one of ours */
+	return attr_lens[a] == nl && attr_names[a][0] == n[0] && attr_names[a][nl - 1] == n[nl - 1] &&
+	               memcmp(attr_names[a], n, nl) == 0
+	               ? a
+	               : -1;
 }
 
 /* One complete, non-empty attribute line (without its line end). */

@@ -51,6 +51,7 @@ struct conn {
 	struct preq *parser;
 	struct policy_request req; /* valid while have_req */
 	bool have_req;
+	bool req_rcpt;             /* its protocol_state is RCPT (the checks run only then) */
 	uint64_t req_seq;          /* number of the current request, server-wide */
 	int step;          /* 0: sender check next, 1: recipient check next, 2: reply */
 	struct check *chk; /* pending engine check, or NULL while it runs synchronously */
@@ -414,11 +415,11 @@ static bool conn_step(struct conn *c)
 	                         : NULL;
 	cr.authenticated = r->v[PA_SASL_USERNAME] && r->v[PA_SASL_USERNAME][0];
 	cr.deadline = c->req_deadline;
-	if (step == 0 && state_is_rcpt(r) && cfg->check_sender && r->v[PA_SENDER]) {
+	if (step == 0 && c->req_rcpt && cfg->check_sender && r->v[PA_SENDER]) {
 		cr.role = ROLE_SENDER;
 		cr.address = r->v[PA_SENDER];
 		cr.address_len = r->len[PA_SENDER];
-	} else if (step <= 1 && state_is_rcpt(r) && cfg->check_recipient && !c->answer_final &&
+	} else if (step <= 1 && c->req_rcpt && cfg->check_recipient && !c->answer_final &&
 	           r->v[PA_RECIPIENT]) {
 		c->step = 2;
 		cr.role = ROLE_RECIPIENT;
@@ -426,7 +427,7 @@ static bool conn_step(struct conn *c)
 		cr.address_len = r->len[PA_RECIPIENT];
 	} else {
 		/* every check done: answer */
-		if (!state_is_rcpt(r))
+		if (!c->req_rcpt)
 			log_msg(LOG_DEBUG, "client %s: protocol_state=%s: DUNNO", c->peer,
 			        r->v[PA_PROTOCOL_STATE] ? r->v[PA_PROTOCOL_STATE] : "(none)");
 		const char *a = c->answer[0] ? c->answer : "action=DUNNO\n\n";
@@ -522,6 +523,7 @@ static bool conn_process(struct conn *c)
 		}
 		if (st == PREQ_DONE) {
 			c->have_req = true;
+			c->req_rcpt = state_is_rcpt(&c->req);
 			c->req_seq = ++c->s->req_seq;
 			c->step = 0;
 			/* one budget for the whole request, sender and recipient checks together */

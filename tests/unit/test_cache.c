@@ -256,6 +256,57 @@ static void test_judgment_memo(void **state)
 	cache_free(c);
 }
 
+/* The table against a plain model: random puts (new and replacing), lookups before and after
+ * expiry (which drop), and two types per name, over 3,000 names with no eviction - every
+ * insertion and removal of the open-addressing table, with its runs wrapping around. */
+static void test_table_against_model(void **state)
+{
+	(void)state;
+	enum { NAMES = 3000, OPS = 200000 };
+	static uint64_t expires[NAMES][2]; /* 0: absent */
+	static uint8_t value[NAMES][2];
+	struct cache *c = cache_new(1000000);
+	uint32_t r = 99;
+	uint64_t now = 0;
+	char name[64];
+	for (int op = 0; op < OPS; op++) {
+		r ^= r << 13, r ^= r >> 17, r ^= r << 5;
+		int i = (int)(r % NAMES), t = (int)((r >> 12) & 1);
+		uint16_t qtype = t ? DNS_T_AAAA : DNS_T_A;
+		snprintf(name, sizeof(name), "n%d.example", i);
+		if (op % 1000 == 0)
+			now += 1000; /* one second */
+		if ((r >> 20) % 3 == 0) {
+			struct dns_reply rep;
+			uint8_t addr[1][16] = {{(uint8_t)op}};
+			memset(&rep, 0, sizeof(rep));
+			rep.status = DNSR_OK;
+			rep.n = 1;
+			rep.addr = addr;
+			uint32_t ttl = 1 + (r >> 24) % 60;
+			struct rrset *sx = rrset_new(name, qtype, &rep, NULL, ttl, now);
+			cache_put(c, sx, now);
+			rrset_unref(sx);
+			expires[i][t] = now + ttl * 1000;
+			value[i][t] = (uint8_t)op;
+		} else {
+			struct rrset *g = cache_get(c, name, qtype, now);
+			bool live = expires[i][t] > now;
+			if (live != (g != NULL))
+				fail_msg("op %d: %s type %u: cache says %d, model %d", op, name, qtype,
+				         g != NULL, live);
+			if (g) {
+				assert_int_equal(rrset_addr(g, 0)[0], value[i][t]);
+				assert_string_equal(rrset_name(g), name);
+				rrset_unref(g);
+			}
+			if (!live)
+				expires[i][t] = 0;
+		}
+	}
+	cache_free(c);
+}
+
 static void test_many_entries(void **state)
 {
 	(void)state;
@@ -290,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_mx_packing),
 		cmocka_unit_test(test_mx_order_and_flags),
 		cmocka_unit_test(test_judgment_memo),
+		cmocka_unit_test(test_table_against_model),
 		cmocka_unit_test(test_many_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
