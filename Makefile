@@ -217,6 +217,12 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/benchnet.o
 bench: all bench-bin
 	BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/run
 
+# Instructions per warm policy request under callgrind: a figure the machine's noise does
+# not move (bench/callgrind-warm; about a minute).
+.PHONY: bench-callgrind
+bench-callgrind: all bench-bin
+	BUILD=$(BUILD) bench/callgrind-warm
+
 # The test packages (make deps) plus postfwd (the peer compared against) and perf (root).
 bench-deps: deps
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
