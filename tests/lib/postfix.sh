@@ -15,6 +15,9 @@
 #       added; e.g. "smtpd_milters = inet:127.0.0.1:PORT" "milter_default_action = tempfail".
 #       Returns 1 (diagnostics on stderr) when Postfix does not come up; skips the script when
 #       Postfix, swaks, root or namespaces are not available.  Takes about a second.
+#       POSTFIX_MASTER_EXTRA, when set, is appended to master.cf: more smtpd services on other
+#       loopback ports with "-o name=value" overrides (a benchmark compares configurations
+#       side by side in one instance this way).
 #       Exports POSTFIX_PORT, POSTFIX_LOG (the maillog file, a host path), POSTFIX_PID (host
 #       PID of master), POSTFIX_DIR (etc/ = /etc/postfix, spool/ = /var/spool/postfix, lib/ =
 #       /var/lib/postfix inside the instance).  Postfix runs without chroot; a unix: milter
@@ -199,6 +202,7 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+	[ -z "${POSTFIX_MASTER_EXTRA:-}" ] || printf '%s\n' "$POSTFIX_MASTER_EXTRA" >>"$d/etc/master.cf"
 }
 
 # The host PID of the namespace's init (master), the only child of the unshare process.
