@@ -208,12 +208,9 @@ static void inengine_unlink(struct bridge *b, struct job *j)
 	j->iprev = j->inext = NULL;
 }
 
-static void on_result(void *arg, const struct check_result *r)
+/* The engine's decision, copied for the front-end (no pointer into the engine's memory). */
+static void answer_from(struct bridge_answer *a, const struct check_result *r)
 {
-	struct job *j = arg;
-	struct bridge_answer *a = &j->ans;
-
-	inengine_unlink(j->b, j);
 	a->status = BRIDGE_ANSWERED;
 	a->verdict = r->verdict;
 	a->action = r->action;
@@ -221,6 +218,14 @@ static void on_result(void *arg, const struct check_result *r)
 	copy_bounded(a->dsn, sizeof(a->dsn), r->reply.code ? r->reply.dsn : "");
 	copy_bounded(a->text, sizeof(a->text), r->text);
 	copy_bounded(a->header, sizeof(a->header), r->header);
+}
+
+static void on_result(void *arg, const struct check_result *r)
+{
+	struct job *j = arg;
+
+	inengine_unlink(j->b, j);
+	answer_from(&j->ans, r);
 	log_decision(&j->log, r);
 	job_complete(j);
 }
@@ -343,14 +348,7 @@ struct direct {
 static void on_direct_result(void *arg, const struct check_result *r)
 {
 	struct direct *d = arg;
-	struct bridge_answer *a = d->ans;
-	a->status = BRIDGE_ANSWERED;
-	a->verdict = r->verdict;
-	a->action = r->action;
-	a->code = r->reply.code;
-	copy_bounded(a->dsn, sizeof(a->dsn), r->reply.code ? r->reply.dsn : "");
-	copy_bounded(a->text, sizeof(a->text), r->text);
-	copy_bounded(a->header, sizeof(a->header), r->header);
+	answer_from(d->ans, r);
 	log_decision(&d->rq->log, r);
 }
 
