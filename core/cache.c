@@ -18,6 +18,7 @@ struct rrset {
 	struct rrset *lprev, *lnext; /* eviction list: newest (or spared) first */
 	uint64_t expires;            /* monotonic ms */
 	uint64_t hash;               /* of (name, type), while cached */
+	uint64_t memo;               /* MX sets: the engine's memo (rrset_mx_memo), 0: none */
 	uint32_t refs;
 	uint8_t qtype; /* A, AAAA or MX: all below 256 */
 	uint8_t used;  /* looked up since the eviction hand last passed (second chance) */
@@ -257,6 +258,18 @@ void rrset_set_judgment(struct rrset *s, bool usable)
 {
 	s->flags = (uint8_t)((s->flags & ~RF_USABLE) | RF_JUDGED | (usable ? RF_USABLE : 0));
 }
+uint64_t rrset_mx_memo(const struct rrset *s)
+{
+	return s->memo;
+}
+void rrset_set_mx_memo(struct rrset *s, uint64_t until)
+{
+	s->memo = until;
+}
+uint64_t rrset_expires(const struct rrset *s)
+{
+	return s->expires;
+}
 size_t rrset_count(const struct rrset *s)
 {
 	return s->n;
@@ -414,8 +427,10 @@ void cache_clear(struct cache *c)
 
 void cache_forget_judgments(struct cache *c)
 {
-	for (struct rrset *s = c ? c->head : NULL; s; s = s->lnext)
+	for (struct rrset *s = c ? c->head : NULL; s; s = s->lnext) {
 		s->flags &= (uint8_t)~(RF_JUDGED | RF_USABLE);
+		s->memo = 0;
+	}
 }
 
 void cache_free(struct cache *c)

@@ -6,7 +6,8 @@
  * whose DNS data never changes; it is reference counted so a check in progress keeps the
  * record sets it uses even if the cache evicts them meanwhile.  The one mutable part is a
  * memo the engine may attach: its judgment of an address set (usable or not under the
- * configured bogus networks), so a warm check does not match addresses again.
+ * configured bogus networks), so a warm check does not match addresses again, and for an
+ * MX set whether its first host was found usable, so a warm check need not look it up.
  * Bounded by max_entries; eviction is least recently used, approximately (second chance:
  * oldest first, sparing once an entry looked up since it was last considered), so that a
  * hit writes only the entry itself.
@@ -71,6 +72,14 @@ const uint8_t *rrset_addr(const struct rrset *s, size_t i);
  * cache_forget_judgments() drops every memo of the cache (the bogus networks changed). */
 bool rrset_judgment(const struct rrset *s, bool *usable);
 void rrset_set_judgment(struct rrset *s, bool usable);
+/* The engine's memo for an MX set: until this time (monotonic ms), the first of its
+ * exchanges that is looked up at all is known to have a usable address without an alias
+ * (an earlier check found it so in the cache, with answers valid until then).  0: none.
+ * cache_forget_judgments() drops it as well. */
+uint64_t rrset_mx_memo(const struct rrset *s);
+void rrset_set_mx_memo(struct rrset *s, uint64_t until);
+/* When the set expires (monotonic ms). */
+uint64_t rrset_expires(const struct rrset *s);
 /* Seconds left to live at `now` (0 when expired). */
 uint32_t rrset_ttl_left(const struct rrset *s, uint64_t now);
 /* Size of the allocation, for memory accounting. */

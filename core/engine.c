@@ -420,23 +420,53 @@ static void start_family(struct check *c, size_t i, int f)
  * third of the queries for domains with their own MX host.  mxsane-check (wait_all) asks
  * both at once for complete evidence.
  */
+/* Until when the answers that made target t usable stay valid (ms). */
+static uint64_t usable_until(const struct target *t)
+{
+	const struct famlook *f = t->f[FAM_A].usable ? &t->f[FAM_A] : &t->f[FAM_AAAA];
+	return f->final ? rrset_expires(f->final) : 0;
+}
+
 static void start_targets(struct check *c)
 {
+	struct engine *e = c->e;
+	uint64_t now = evloop_now(e->loop);
+	/* The MX set's memo (cache.h): an earlier check found its first host usable in the
+	 * cache.  Only with the configuration that judged it, never for mxsane-check. */
+	bool memo = !e->wait_all && !c->want_addresses && !c->implicit && c->mxset &&
+	            c->cfg == e->cfg;
+	bool first = true;
+
 	c->issuing++;
 	for (size_t i = 0; i < c->nt && !c->finished; i++) {
 		bool alias;
-		if (c->t[i].skip)
+		struct target *t = &c->t[i];
+		if (t->skip)
 			continue;
+		if (first && memo && rrset_mx_memo(c->mxset) > now) {
+			/* usable as before, without its lookup; the result lives as long as the
+			 * answers behind the memo */
+			uint32_t left = (uint32_t)((rrset_mx_memo(c->mxset) - now + 999) / 1000);
+			t->f[FAM_A].started = t->f[FAM_A].done = t->f[FAM_A].usable = true;
+			if (!c->any_rrset || left < c->ttl)
+				c->ttl = left;
+			c->any_rrset = true;
+			c->hits++;
+			break;
+		}
 		start_family(c, i, FAM_A);
-		if (c->e->wait_all) {
+		if (e->wait_all) {
 			if (!c->finished)
 				start_family(c, i, FAM_AAAA);
-		} else if (target_usable(c, &c->t[i], &alias) && !alias) {
+		} else if (target_usable(c, t, &alias) && !alias) {
 			/* answered from the cache and usable: the verdict is ok whatever the less
 			 * preferred hosts hold, so they are not looked up (a warm check of a
 			 * provider's five MX hosts costs one address lookup, not five) */
+			if (first && memo)
+				rrset_set_mx_memo(c->mxset, usable_until(t));
 			break;
 		}
+		first = false;
 	}
 	c->issuing--;
 	maybe_finish(c);

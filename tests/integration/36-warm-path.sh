@@ -2,9 +2,9 @@
 # The warm path of the real mxsane-policyd, observed at the DNS server (faultdns's log):
 #  - a domain whose most preferred MX host is already cached and usable is decided without
 #    looking up its other hosts (ok: nothing they hold can make it worse);
-#  - the judgment of a cached address set follows the configuration: a reload that makes an
-#    address bogus changes the verdict of a fully cached domain at once, without asking DNS
-#    again, and a reload back makes it usable again;
+#  - the judgment of a cached address set (and the MX set's memo of its first host) follows
+#    the configuration: a reload that makes an address bogus changes the verdict of a fully
+#    cached domain at once, without asking DNS again, and a reload back makes it usable again;
 #  - so does skip.clients, which the engine keeps the answer of for the last client.
 set -u
 . "$MXS_TOP/tests/lib/common.sh"
@@ -50,6 +50,9 @@ assert_eq "its less preferred host not looked up (AAAA)" 0 "$(count ' AAAA timeo
 grep -q 'domain=mxgood-and-timeout.fault.test mx="10 good.fault.test,20 timeout.fault.test" ' \
 	"$T_DIR/policyd.log" && ok "log: both hosts listed, the unexamined one not marked unusable" ||
 	not_ok "log line of mxgood-and-timeout" "$(grep mxgood "$T_DIR/policyd.log")"
+# ok.fault.test again, twice: all from the cache (the second answer from the MX set's memo)
+assert_eq "ok.fault.test again: accepted" "action=DUNNO" "$(ask ok.fault.test)"
+assert_eq "ok.fault.test a third time: accepted" "action=DUNNO" "$(ask ok.fault.test)"
 queries=$(grep -c 'faultdns: ' "$T_DIR/faultdns.log")
 
 # the same cached addresses, now bogus by configuration: a reload changes the verdict

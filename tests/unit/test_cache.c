@@ -245,7 +245,12 @@ static void test_judgment_memo(void **state)
 	assert_true(rrset_judgment(a, &usable));
 	assert_true(usable);
 	assert_true(rrset_is_alias(a) == false && rrset_count(a) == 1); /* other flags intact */
+	assert_int_equal(rrset_mx_memo(b), 0);
+	rrset_set_mx_memo(b, 12345);
+	assert_int_equal(rrset_mx_memo(b), 12345);
+	assert_int_equal(rrset_expires(b), 60000);
 	cache_forget_judgments(c);
+	assert_int_equal(rrset_mx_memo(b), 0); /* the MX memo goes with the judgments */
 	assert_false(rrset_judgment(a, &usable));
 	assert_false(rrset_judgment(b, &usable));
 	assert_int_equal(cache_entries(c), 2);
