@@ -39,14 +39,6 @@ SLICE=$((MSGS / ROUNDS))
 SOCK_DIR=$(mktemp -d /run/mxsane-bench.XXXXXX) || exit 2
 chmod 755 "$SOCK_DIR"
 at_cleanup "rm -rf $SOCK_DIR"
-wait_socket() { # path
-	local i
-	for i in $(seq 100); do
-		[ -S "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 mxsane_conf() { # name dns_port
 	cat >"$T_DIR/$1.conf" <<-EOF
 		resolver = { servers = [ "127.0.0.1:$2" ]; timeout_ms = 3000; };
@@ -57,7 +49,7 @@ start_milter_unix() { # name dns_port -> MSOCK (socket 0660 nobody:postfix, as t
 	mxsane_conf "$1" "$2"
 	start_bg "$1" "$BUILD_DIR/mxsane-milter" -f -u nobody:postfix -c "$T_DIR/$1.conf" \
 		-p "unix:$SOCK_DIR/$1.sock"
-	wait_socket "$SOCK_DIR/$1.sock" || return 1
+	wait_file "$SOCK_DIR/$1.sock" 5 || return 1
 	MSOCK="unix:$SOCK_DIR/$1.sock"
 }
 start_milter_unix m0 "$F0_PORT" || { echo "milter.sh: mxsane-milter does not start" >&2; exit 2; }
@@ -71,7 +63,7 @@ M0TCP="inet:127.0.0.1:$BG_PORT"
 NULLM=
 if [ -x "$BUILD_DIR/bench/null-milter" ]; then
 	start_bg null-milter "$BUILD_DIR/bench/null-milter" "unix:$SOCK_DIR/null.sock"
-	if wait_socket "$SOCK_DIR/null.sock"; then
+	if wait_file "$SOCK_DIR/null.sock" 5; then
 		chmod 666 "$SOCK_DIR/null.sock" # it runs as root; smtpd as postfix
 		NULLM="unix:$SOCK_DIR/null.sock"
 	fi

@@ -34,16 +34,6 @@ run() {
 	ERR=$(cat "$T_DIR/err")
 }
 
-# wait_gone PID [SECS]: wait until PID has exited (libmilter notices SIGTERM within 5 s).
-wait_gone() {
-	local i
-	for i in $(seq $((${2:-10} * 10))); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # term PID: SIGTERM, wait up to 10 s, reap; sets TRC (exit status, or "running").
 term() {
 	kill -TERM "$1" 2>/dev/null
@@ -53,16 +43,6 @@ term() {
 	else
 		TRC=running
 	fi
-}
-
-# wait_file PATH: until it exists (max 5 s)
-wait_file() {
-	local i
-	for i in $(seq 50); do
-		[ -e "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # session SOCK VAR=VALUE...: one miltertest session; sets OUT, RC.
@@ -157,7 +137,7 @@ SOCK="$RUN/milter.sock"
 PIDF="$RUN/milter.pid"
 start_bg drop "$MILTER" -f -d -c "$CONF" -u nobody:nogroup -p "unix:$SOCK" -P "$PIDF"
 PID=$BG_PID
-wait_file "$PIDF"
+wait_file "$PIDF" 5
 assert_eq "pid file holds the daemon's pid" "$PID" "$(cat "$PIDF" 2>/dev/null)"
 assert_eq "-u nobody:nogroup: real, effective, saved, fs uid" "65534 65534 65534 65534" \
 	"$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$PID/status")"
@@ -196,7 +176,7 @@ assert_match "SIGTERM: logged" 'stopping' "$(cat "$T_DIR/drop.log")"
 # ---- a socket left by a SIGKILLed instance is removed on restart
 start_bg killed "$MILTER" -f -c "$CONF" -u nobody:nogroup -p "unix:$SOCK"
 PID=$BG_PID
-wait_file "$SOCK"
+wait_file "$SOCK" 5
 kill -KILL "$PID"
 wait "$PID" 2>/dev/null
 assert_eq "SIGKILL leaves the socket behind" "socket" "$([ -S "$SOCK" ] && echo socket)"
@@ -234,7 +214,7 @@ rm -f "$SOCK"
 # ---- detaching (no -f): the parent returns at once, the daemon runs with the pid file
 run -c "$CONF" -u nobody:nogroup -p "unix:$SOCK" -P "$PIDF"
 assert_eq "detach: the starting process exits 0" 0 "$RC"
-wait_file "$PIDF"
+wait_file "$PIDF" 5
 DPID=$(cat "$PIDF" 2>/dev/null)
 if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
 	ok "detach: the daemon runs (pid $DPID)"

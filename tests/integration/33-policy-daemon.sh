@@ -58,25 +58,6 @@ sys.stdout.write(data.decode())
 EOF
 }
 
-# wait_file PATH: up to 10 s.
-wait_file() {
-	local i
-	for i in $(seq 100); do
-		[ -e "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# wait_gone PID: up to 10 s; 0 when it has exited.
-wait_gone() {
-	local i
-	for i in $(seq 100); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # ---- -V, -n, usage ----
 run -V
 assert_eq "-V exit status" 0 "$RC"

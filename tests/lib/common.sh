@@ -223,6 +223,26 @@ sys.exit(0)
 EOF
 }
 
+# wait_file PATH [SECS]: until PATH exists (default 10 s); 1 if it never appears.
+wait_file() {
+	local i
+	for i in $(seq $((${2:-10} * 10))); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_gone PID [SECS]: until PID has exited (default 10 s); 1 if it still runs.
+wait_gone() {
+	local i
+	for i in $(seq $((${2:-10} * 10))); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 wait_port() {
 	local port=$1 proto=${2:-tcp} i
 	for i in $(seq 100); do
