@@ -14,27 +14,16 @@
 
 #include <libmilter/mfapi.h>
 
+#include "../milter/shape.h"
+
 static sfsistat nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                              unsigned long f2, unsigned long f3, unsigned long *pf0,
                              unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
 	(void)f2;
 	(void)f3;
-	static char mail[] = "i {auth_authen} {client_addr} {client_name}", rcpt[] = "i",
-		    eom[] = "i", none[] = "j";
-	bool lists = (f0 & SMFIF_SETSYMLIST) != 0;
-	*pf0 = f0 & SMFIF_SETSYMLIST;
-	*pf1 = f1 & (SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NR_CONN |
-	             SMFIP_NR_HELO | (lists ? SMFIP_NOCONNECT : 0));
+	milter_shape(ctx, 0, true, f0, f1, pf0, pf1); /* mxsane-milter's own */
 	*pf2 = *pf3 = 0;
-	if (lists) {
-		smfi_setsymlist(ctx, SMFIM_CONNECT, none);
-		smfi_setsymlist(ctx, SMFIM_HELO, none);
-		smfi_setsymlist(ctx, SMFIM_ENVFROM, mail);
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, rcpt);
-		smfi_setsymlist(ctx, SMFIM_DATA, none);
-		smfi_setsymlist(ctx, SMFIM_EOM, eom);
-	}
 	return SMFIS_CONTINUE;
 }
 

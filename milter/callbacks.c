@@ -16,23 +16,13 @@
 #include "conn.h"
 #include "log.h"
 #include "reply.h"
+#include "shape.h"
 
 static struct bridge *g_bridge;
 
 static char g_name[] = "mxsane-milter";
 static char g_header_name[] = "X-MXSane";
-/*
- * Macros wanted where the MTA lets the filter choose (smfi_setsymlist).  Postfix evaluates
- * and sends at every step only what is asked for (its default lists are longer), and with
- * the client's address and name asked at MAIL the CONNECT step is not needed at all.  A
- * step that needs nothing asks for "j" (the MTA's host name): an empty list would mean
- * "the MTA's defaults".
- */
-static char g_mac_mail[] = "i {auth_authen} {client_addr} {client_name}";
-static char g_mac_rcpt[] = "i";
-static char g_mac_eom[] = "i";
-static char g_mac_none[] = "j";
-/* smfi_getsymval takes a char * */
+/* The macros asked for are in shape.h; smfi_getsymval takes a char * */
 static char g_mac_i[] = "i";
 static char g_mac_auth[] = "{auth_authen}";
 static char g_mac_client_addr[] = "{client_addr}";
@@ -170,33 +160,15 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
                              unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                              unsigned long *pf2, unsigned long *pf3)
 {
-	/* Steps we have no use for: the MTA need not send them (faster).  DATA is kept: the
-	 * answer to it ends the message early when there is no header to add. */
-	const unsigned long skip = SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN;
-	/* No reply to CONNECT and HELO, which always continue: two round trips less per
-	 * session (only when the per-connection state exists to remember the agreement). */
-	const unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO;
+	/* No reply to CONNECT and HELO only when the per-connection state exists to remember
+	 * the agreement. */
 	struct conn *c = get_conn(ctx);
-	bool lists = (f0 & SMFIF_SETSYMLIST) != 0;
 	(void)f2;
 	(void)f3;
-	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_SETSYMLIST);
-	*pf1 = f1 & (skip | (c ? nr : 0));
-	/* The client's address and name come with MAIL when the MTA takes our macro lists:
-	 * then the CONNECT step can go (one command less per session). */
-	if (lists)
-		*pf1 |= f1 & SMFIP_NOCONNECT;
+	milter_shape(ctx, SMFIF_ADDHDRS, c != NULL, f0, f1, pf0, pf1);
 	if (c)
-		c->noreply = *pf1 & nr;
+		c->noreply = *pf1 & SHAPE_NOREPLY;
 	*pf2 = *pf3 = 0;
-	if (lists) {
-		smfi_setsymlist(ctx, SMFIM_CONNECT, g_mac_none);
-		smfi_setsymlist(ctx, SMFIM_HELO, g_mac_none);
-		smfi_setsymlist(ctx, SMFIM_ENVFROM, g_mac_mail);
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, g_mac_rcpt);
-		smfi_setsymlist(ctx, SMFIM_DATA, g_mac_none);
-		smfi_setsymlist(ctx, SMFIM_EOM, g_mac_eom);
-	}
 	return SMFIS_CONTINUE;
 }
 
