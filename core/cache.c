@@ -326,11 +326,15 @@ const uint8_t *rrset_addr(const struct rrset *s, size_t i)
 	return (const uint8_t *)s->data + s->rec_off + i * (s->qtype == DNS_T_A ? 4 : 16);
 }
 
+uint32_t cache_ttl_left(uint64_t expires, uint64_t now)
+{
+	if (expires <= now)
+		return 0;
+	return (uint32_t)((expires - now + 999) / 1000);
+}
 uint32_t rrset_ttl_left(const struct rrset *s, uint64_t now)
 {
-	if (s->expires <= now)
-		return 0;
-	return (uint32_t)((s->expires - now + 999) / 1000);
+	return cache_ttl_left(s->expires, now);
 }
 
 /* ---- the cache ---- */

@@ -80,8 +80,10 @@ uint64_t rrset_mx_memo(const struct rrset *s);
 void rrset_set_mx_memo(struct rrset *s, uint64_t until);
 /* When the set expires (monotonic ms). */
 uint64_t rrset_expires(const struct rrset *s);
-/* Seconds left to live at `now` (0 when expired). */
+/* Seconds left to live at `now` (0 when expired), rounded up: of a set, or until a
+ * monotonic time in ms (a memo's). */
 uint32_t rrset_ttl_left(const struct rrset *s, uint64_t now);
+uint32_t cache_ttl_left(uint64_t expires, uint64_t now);
 /* Size of the allocation, for memory accounting. */
 size_t rrset_size(const struct rrset *s);
 

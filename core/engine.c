@@ -200,12 +200,17 @@ static uint32_t clamp_ttl(const struct config *cfg, uint32_t ttl)
 	return ttl;
 }
 
-static void account(struct check *c, struct rrset *rs, bool cached)
+/* The verdict lives no longer than any answer behind it. */
+static void account_ttl(struct check *c, uint32_t left)
 {
-	uint32_t left = rrset_ttl_left(rs, evloop_now(c->e->loop));
 	if (!c->any_rrset || left < c->ttl)
 		c->ttl = left;
 	c->any_rrset = true;
+}
+
+static void account(struct check *c, struct rrset *rs, bool cached)
+{
+	account_ttl(c, rrset_ttl_left(rs, evloop_now(c->e->loop)));
 	if (!cached)
 		c->all_cached = false;
 	else
@@ -414,12 +419,6 @@ static void start_family(struct check *c, size_t i, int f)
 	lookup(c, (int)i, f, t->host, f == FAM_A ? DNS_T_A : DNS_T_AAAA);
 }
 
-/*
- * Ask for the targets' addresses.  The daemons ask A first and AAAA only when A gives no
- * usable address (see after_a): most mail hosts have an IPv4 address, and this saves a
- * third of the queries for domains with their own MX host.  mxsane-check (wait_all) asks
- * both at once for complete evidence.
- */
 /* Until when the answers that made target t usable stay valid (ms). */
 static uint64_t usable_until(const struct target *t)
 {
@@ -427,6 +426,12 @@ static uint64_t usable_until(const struct target *t)
 	return f->final ? rrset_expires(f->final) : 0;
 }
 
+/*
+ * Ask for the targets' addresses.  The daemons ask A first and AAAA only when A gives no
+ * usable address (see after_a): most mail hosts have an IPv4 address, and this saves a
+ * third of the queries for domains with their own MX host.  mxsane-check (wait_all) asks
+ * both at once for complete evidence.
+ */
 static void start_targets(struct check *c)
 {
 	struct engine *e = c->e;
@@ -446,11 +451,8 @@ static void start_targets(struct check *c)
 		if (first && memo && rrset_mx_memo(c->mxset) > now) {
 			/* usable as before, without its lookup; the result lives as long as the
 			 * answers behind the memo */
-			uint32_t left = (uint32_t)((rrset_mx_memo(c->mxset) - now + 999) / 1000);
 			t->f[FAM_A].started = t->f[FAM_A].done = t->f[FAM_A].usable = true;
-			if (!c->any_rrset || left < c->ttl)
-				c->ttl = left;
-			c->any_rrset = true;
+			account_ttl(c, cache_ttl_left(rrset_mx_memo(c->mxset), now));
 			c->hits++;
 			break;
 		}
