@@ -303,22 +303,6 @@ bool rrset_mx_next(const struct rrset *s, const char **cursor, struct mx_rec *re
 	return true;
 }
 
-const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid)
-{
-	const char *cur = NULL;
-	struct mx_rec rec = {0};
-	if (i >= s->n)
-		return NULL;
-	for (size_t k = 0; k <= i; k++)
-		if (!rrset_mx_next(s, &cur, &rec))
-			return NULL;
-	if (pref)
-		*pref = rec.pref;
-	if (invalid)
-		*invalid = rec.flags & MXF_INVALID;
-	return rec.host;
-}
-
 const uint8_t *rrset_addr(const struct rrset *s, size_t i)
 {
 	if ((s->qtype != DNS_T_A && s->qtype != DNS_T_AAAA) || i >= s->n)

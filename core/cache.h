@@ -63,9 +63,6 @@ struct mx_rec {
 /* The record after *cursor (NULL: the first); false after the last.  Walk with the same
  * cursor and rec: a walk over all records is linear. */
 bool rrset_mx_next(const struct rrset *s, const char **cursor, struct mx_rec *rec);
-/* i-th MX record in that order: preference and exchange ("" = root); *invalid set for odd
- * octets.  Linear in i (tests and the fuzz target; the engine walks with rrset_mx_next). */
-const char *rrset_mx(const struct rrset *s, size_t i, uint16_t *pref, bool *invalid);
 /* i-th address, 4 bytes (A) or 16 bytes (AAAA) */
 const uint8_t *rrset_addr(const struct rrset *s, size_t i);
 /* The engine's memo for an A/AAAA set: false if none, else *usable.  Set once judged;

@@ -48,9 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* what the engine does next: pack it into a record set */
 	struct rrset *s = rrset_new(qname, qtype, &r, NULL, r.ttl, 0);
 	if (s) {
-		for (size_t i = 0; i < rrset_count(s); i++)
-			if (qtype == DNS_T_MX ? !rrset_mx(s, i, NULL, NULL) : !rrset_addr(s, i))
+		if (qtype == DNS_T_MX) {
+			const char *cur = NULL;
+			struct mx_rec m = {0};
+			size_t k = 0;
+			while (rrset_mx_next(s, &cur, &m))
+				k++;
+			if (k != rrset_count(s))
 				abort();
+		} else {
+			for (size_t i = 0; i < rrset_count(s); i++)
+				if (!rrset_addr(s, i))
+					abort();
+		}
 		rrset_unref(s);
 	}
 	dns_reply_clear(&r);
