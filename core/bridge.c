@@ -478,6 +478,21 @@ unsigned bridge_budget_ms(struct bridge *b)
 	return ms;
 }
 
+/* A caller of bridge_check() is done with the bridge (b->mu held): the last one lets a
+ * closing bridge_free() go on. */
+static void user_done_locked(struct bridge *b)
+{
+	if (--b->users == 0 && b->closing)
+		pthread_cond_broadcast(&b->idle);
+}
+
+/* The deadline passed before an answer: 451 4.4.3, never a rejection. */
+static void answer_timeout(struct bridge_answer *ans, const struct bridge_request *rq)
+{
+	answer_failure(ans, BRIDGE_TIMEOUT, rq->role, rq->address, &rq->log,
+	               "the MX check did not finish in time, try again later");
+}
+
 enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *rq,
                                 const struct timespec *deadline, struct bridge_answer *ans)
 {
@@ -496,12 +511,10 @@ enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *r
 	enum direct_status ds = try_cached(b, rq, deadline, ans);
 	if (ds != DIRECT_NEEDS_DNS) {
 		pthread_mutex_lock(&b->mu);
-		if (--b->users == 0 && b->closing)
-			pthread_cond_broadcast(&b->idle);
+		user_done_locked(b);
 		pthread_mutex_unlock(&b->mu);
 		if (ds == DIRECT_TIMEOUT)
-			answer_failure(ans, BRIDGE_TIMEOUT, rq->role, rq->address, &rq->log,
-			               "the MX check did not finish in time, try again later");
+			answer_timeout(ans, rq);
 		return ans->status;
 	}
 	j = job_new(b, rq);
@@ -530,21 +543,18 @@ enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *r
 	if (answered)
 		*ans = j->ans;
 	bool last = --j->refs == 0;
-	if (--b->users == 0 && b->closing)
-		pthread_cond_broadcast(&b->idle);
+	user_done_locked(b);
 	pthread_mutex_unlock(&b->mu);
 
 	if (!answered)
 		/* j belongs to the engine side now; it frees it when the check ends */
-		answer_failure(ans, BRIDGE_TIMEOUT, rq->role, rq->address, &rq->log,
-		               "the MX check did not finish in time, try again later");
+		answer_timeout(ans, rq);
 	if (last)
 		job_free(j);
 	return ans->status;
 
 fail_locked:
-	if (--b->users == 0 && b->closing)
-		pthread_cond_broadcast(&b->idle);
+	user_done_locked(b);
 	pthread_mutex_unlock(&b->mu);
 	if (j)
 		job_free(j);
