@@ -604,7 +604,6 @@ static void test_ascii_domains_match_rules(void **state)
 	}
 }
 
-
 /* Whatever the input, the result is one of the kinds and its fields are consistent. */
 static void check_consistent(const char *s, size_t len)
 {
