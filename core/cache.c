@@ -26,6 +26,7 @@ struct rrset {
 	uint16_t target_off, why_off, rec_off; /* offsets into data; 0 = absent */
 	uint8_t status;
 	uint8_t flags;
+	bool cut; /* the reply held more records than DNS_MAX_RECORDS: the rest were dropped */
 	uint32_t size;
 	char data[];
 };
@@ -162,9 +163,9 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 			rlen += 3 + strlen(r->mx[i].host) + 1;
 	else
 		rlen = n * (qtype == DNS_T_A ? 4 : 16);
-	size += tlen + wlen + rlen;
-	if (size > UINT16_MAX)
-		return NULL; /* cannot happen with DNS_MAX_RECORDS, but keep offsets honest */
+	if (size + tlen + wlen > UINT16_MAX)
+		return NULL; /* names and a reason: far below, but keep the offsets honest */
+	size += tlen + wlen + rlen; /* records need no offsets: up to 256 full-length names */
 
 	struct rrset *s = calloc(1, sizeof(*s) + size);
 	if (!s)
@@ -175,6 +176,7 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 	unsigned hops = r ? (r->cnames > 15 ? 15 : r->cnames) : 0;
 	s->flags = (uint8_t)((alias ? RF_ALIAS : 0) | (hops << RF_CNAMES_SHIFT));
 	s->n = (uint16_t)n;
+	s->cut = r && st == DNSR_OK && r->total > r->n;
 	s->size = (uint32_t)(sizeof(*s) + size);
 	s->expires = now + (uint64_t)ttl * 1000;
 	char *p = s->data;
@@ -242,6 +244,10 @@ bool rrset_is_alias(const struct rrset *s)
 unsigned rrset_cnames(const struct rrset *s)
 {
 	return s->flags >> RF_CNAMES_SHIFT;
+}
+bool rrset_cut(const struct rrset *s)
+{
+	return s->cut;
 }
 const char *rrset_why(const struct rrset *s)
 {

@@ -46,6 +46,8 @@ bool rrset_is_alias(const struct rrset *s);
 unsigned rrset_cnames(const struct rrset *s);
 const char *rrset_why(const struct rrset *s); /* reason for TEMPFAIL/MALFORMED, or "" */
 size_t rrset_count(const struct rrset *s);
+/* The reply held more records than were kept (DNS_MAX_RECORDS): the set is incomplete. */
+bool rrset_cut(const struct rrset *s);
 /*
  * MX records come in preference order (stable: equal preferences keep the order of the
  * answer), with what the engine needs to know of each exchange, judged once when the set

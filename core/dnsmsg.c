@@ -155,7 +155,6 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 	char want[DOMAIN_MAX + 2], qn[DOMAIN_MAX + 2];
 	size_t off = HDR_LEN, nrr = 0;
 	bool odd;
-	enum dns_status st;
 
 	memset(out, 0, sizeof(*out));
 	name_lower_nodot(qname, want, sizeof(want));
@@ -209,10 +208,12 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 		nrr++;
 	}
 
-	/* Follow the CNAME chain inside the answer section. */
+	/* Follow the CNAME chain inside the answer section, keeping its names: an answer
+	 * record owned by none of them answers another question. */
 	uint32_t ttl = UINT32_MAX;
-	char cur[DOMAIN_MAX + 2];
-	snprintf(cur, sizeof(cur), "%s", want);
+	char chain[DNS_MAX_CNAME + 1][DOMAIN_MAX + 2];
+	char *cur = chain[0];
+	snprintf(cur, sizeof(chain[0]), "%s", want);
 	for (;;) {
 		size_t i;
 		for (i = 0; i < an; i++)
@@ -225,21 +226,38 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 			free(rrs);
 			return fail(out, DNSR_MALFORMED, "CNAME chain too long or looping");
 		}
+		char *next = chain[out->cnames];
 		size_t o = rrs[i].rdoff;
-		if (!read_name(buf, len, &o, cur, sizeof(cur), &odd) ||
-		    o != rrs[i].rdoff + rrs[i].rdlen || odd || cur[0] == '\0') {
+		if (!read_name(buf, len, &o, next, sizeof(chain[0]), &odd) ||
+		    o != rrs[i].rdoff + rrs[i].rdlen || odd || next[0] == '\0') {
 			free(rrs);
 			return fail(out, DNSR_MALFORMED, "malformed CNAME record");
 		}
+		cur = next;
 		ttl = min32(ttl, rrs[i].ttl);
 	}
 	snprintf(out->canon, sizeof(out->canon), "%s", cur);
+	if (an > 0) {
+		/* RFC 2181 5.4.1: data for other names is not to be trusted; a reply holding
+		 * nothing for the asked name or its aliases answers another question, and is no
+		 * negative answer for this one */
+		bool related = false;
+		for (size_t i = 0; i < an && !related; i++)
+			for (unsigned k = 0; k <= out->cnames && !related; k++)
+				related = strcmp(rrs[i].owner, chain[k]) == 0;
+		if (!related) {
+			free(rrs);
+			return fail(out, DNSR_MALFORMED,
+				    "the answer holds records for another name only");
+		}
+	}
 
 	/* Records of the asked type at the final name. */
 	size_t cnt = 0;
 	for (size_t i = 0; i < an; i++)
 		if (rrs[i].type == qtype && rrs[i].klass == 1 && strcmp(rrs[i].owner, cur) == 0)
 			cnt++;
+	out->total = cnt;
 	if (cnt > DNS_MAX_RECORDS)
 		cnt = DNS_MAX_RECORDS;
 	if (cnt > 0 && out->rcode == 0) {
@@ -284,11 +302,23 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 		return DNSR_OK;
 	}
 
-	/* Negative answer: TTL from the SOA in the authority section (RFC 2308 5). */
-	bool soa = false;
+	/*
+	 * A negative answer, or none at all.  RFC 2308 2.1/2.2: NXDOMAIN and NODATA carry the
+	 * SOA of the zone in the authority section, and its TTL and MINIMUM bound how long the
+	 * answer may be cached (5).  NS records there without an SOA make a referral: the
+	 * server does not recurse for us (or sent us "upward", to the root) and said nothing
+	 * about the name.  Only an authoritative server (AA) or a recursive one (RA) can deny
+	 * a name; an empty answer without SOA is believed only from an authoritative server.
+	 */
+	bool soa = false, has_ns = false;
+	bool aa = buf[2] & 0x04, ra = buf[3] & 0x80;
 	for (size_t i = an; i < nrr; i++) {
 		struct rr *r = &rrs[i];
-		if (r->type != DNS_T_SOA || r->klass != 1)
+		if (r->klass != 1)
+			continue;
+		if (r->type == DNS_T_NS)
+			has_ns = true;
+		if (r->type != DNS_T_SOA || soa)
 			continue;
 		size_t o = r->rdoff;
 		char tmp[DOMAIN_MAX + 2];
@@ -297,28 +327,56 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 			free(rrs);
 			return fail(out, DNSR_MALFORMED, "malformed SOA record");
 		}
+		if (!dns_name_within(cur, r->owner)) {
+			free(rrs);
+			return fail(out, DNSR_MALFORMED,
+				    "the SOA in the authority section is for an unrelated zone");
+		}
 		uint32_t minimum = get32(buf + o + 16);
 		if (minimum > 0x7fffffffu)
 			minimum = 0;
 		ttl = min32(ttl, min32(r->ttl, minimum));
 		soa = true;
-		break;
 	}
 	free(rrs);
-	if (out->rcode == 3) {
-		st = DNSR_NXDOMAIN;
-	} else if (out->cnames > 0 && !soa) {
+	if (out->rcode == 0 && out->cnames > 0 && !soa) {
 		/* An authoritative server that is not authoritative for the target stops at the
 		 * alias: the caller asks the target itself. */
-		st = DNSR_CNAME;
-		soa = ttl != UINT32_MAX;
-	} else {
-		st = DNSR_NODATA;
+		out->status = DNSR_CNAME;
+		out->has_ttl = ttl != UINT32_MAX;
+		out->ttl = out->has_ttl ? ttl : 0;
+		return DNSR_CNAME;
 	}
-	out->status = st;
+	if (!aa && !ra)
+		return fail(out, DNSR_TEMPFAIL,
+			    has_ns && !soa ? "referral instead of an answer (the server does not "
+					 "recurse: RFC 2308 2.2)"
+				       : "negative answer from a server that is neither "
+					 "authoritative nor recursive");
+	if (out->rcode == 0 && !soa) {
+		if (has_ns)
+			return fail(out, DNSR_TEMPFAIL,
+				    "referral instead of an answer (NS records without SOA: "
+				    "RFC 2308 2.2)");
+		if (!aa)
+			return fail(out, DNSR_TEMPFAIL,
+				    "empty answer without SOA from a server that is not "
+				    "authoritative (no proof of NODATA: RFC 2308 2.2)");
+	}
+	out->status = out->rcode == 3 ? DNSR_NXDOMAIN : DNSR_NODATA;
 	out->has_ttl = soa;
 	out->ttl = soa ? ttl : 0;
-	return st;
+	return out->status;
+}
+
+bool dns_name_within(const char *name, const char *zone)
+{
+	size_t nl = strlen(name), zl = strlen(zone);
+	if (zl == 0)
+		return true; /* the root holds every name */
+	if (zl > nl || strcmp(name + nl - zl, zone) != 0)
+		return false;
+	return zl == nl || name[nl - zl - 1] == '.';
 }
 
 void dns_reply_clear(struct dns_reply *r)

@@ -18,6 +18,7 @@
 
 #define DNS_T_A     1
 #define DNS_T_CNAME 5
+#define DNS_T_NS    2
 #define DNS_T_SOA   6
 #define DNS_T_MX    15
 #define DNS_T_AAAA  28
@@ -27,10 +28,10 @@
 
 enum dns_status {
 	DNSR_OK = 0,    /* records of the asked type found (possibly after CNAMEs) */
-	DNSR_NODATA,    /* the (final) name exists, no records of that type */
-	DNSR_NXDOMAIN,  /* the (final) name does not exist */
+	DNSR_NODATA,    /* the (final) name exists, no records of that type (proved: SOA, or AA) */
+	DNSR_NXDOMAIN,  /* the (final) name does not exist (from an AA or RA server) */
 	DNSR_CNAME,     /* the answer ends at an alias whose target must be asked separately */
-	DNSR_TEMPFAIL,  /* SERVFAIL, REFUSED, NOTIMP, timeout, ...: try again later */
+	DNSR_TEMPFAIL,  /* SERVFAIL, REFUSED, timeout, referral, unproved empty answer: later */
 	DNSR_MALFORMED, /* reply could not be trusted (bad format, wrong question, loop) */
 };
 
@@ -48,7 +49,8 @@ struct dns_reply {
 	bool has_ttl;  /* false for a negative answer without SOA, and for failures */
 	unsigned cnames;                /* CNAME hops taken inside this reply */
 	char canon[DOMAIN_MAX + 2];     /* final owner name (== question if no CNAME) */
-	size_t n;                       /* records of the asked type */
+	size_t n;                       /* records of the asked type kept (<= DNS_MAX_RECORDS) */
+	size_t total;                   /* records of the asked type in the reply (n or more) */
 	struct dns_mx *mx;              /* qtype MX: n entries, or NULL */
 	uint8_t (*addr)[16];            /* qtype A (first 4 bytes used) / AAAA: n entries */
 	char why[96];                   /* for MALFORMED/TEMPFAIL: plain words */
@@ -62,6 +64,9 @@ struct dns_reply {
 enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qname,
 				uint16_t qtype, struct dns_reply *out);
 void dns_reply_clear(struct dns_reply *r);
+
+/* Is name (lower case, no trailing dot) equal to zone or below it?  "" is the root. */
+bool dns_name_within(const char *name, const char *zone);
 
 const char *dns_status_name(enum dns_status s);
 const char *dns_type_name(uint16_t t);

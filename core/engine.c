@@ -21,7 +21,10 @@
 #include "log.h"
 #include "resolver.h"
 
-#define MAX_TARGETS   32 /* MX hosts examined per domain, most preferred first */
+/* MX hosts whose lookups run at once, most preferred first; the next starts when one ends.
+ * Every host of the set is looked at (within the check's deadline): the window only bounds
+ * the burst of queries a domain with hundreds of MX records can cause. */
+#define TARGET_WINDOW 32
 #define REPLY_TEXT_MAX 900 /* bytes of reply text (without code and DSN) */
 #define INFLIGHT_BKTS 1024
 #define FAM_A         0
@@ -61,6 +64,7 @@ struct target {
 	uint16_t pref;
 	const char *host; /* in c->mxset's data, or c->cur for the implicit MX */
 	bool skip;     /* not looked up (IP literal, invalid) */
+	bool active;   /* counted in the check's window of hosts being looked up */
 	const char *problem_static;
 	struct famlook f[2];
 };
@@ -103,7 +107,10 @@ struct check {
 	const char *chain_perm; /* permanent failure (nxdomain) */
 
 	struct target *t;
-	size_t nt, nmx_total;
+	size_t nt;
+	size_t next_target; /* the first target not yet started */
+	unsigned active;    /* targets with lookups outstanding (at most TARGET_WINDOW) */
+	bool any_started;   /* a target has been looked up (or taken from the MX set's memo) */
 
 	uint32_t ttl;
 	bool all_cached, any_rrset;
@@ -370,6 +377,7 @@ static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_
 /* ---------------------------------------------------------------- the state machine */
 
 static bool target_usable(const struct check *c, const struct target *t, bool *alias);
+static void target_settled(struct check *c, struct target *t);
 
 static void check_free(struct check *c);
 
@@ -392,7 +400,7 @@ static bool should_finish(struct check *c)
 {
 	if (c->finished || c->issuing)
 		return false;
-	if (c->pending == 0)
+	if (c->pending == 0 && (c->t == NULL || c->next_target >= c->nt))
 		return true;
 	if (c->e->wait_all || c->t == NULL)
 		return false;
@@ -427,10 +435,11 @@ static uint64_t usable_until(const struct target *t)
 }
 
 /*
- * Ask for the targets' addresses.  The daemons ask A first and AAAA only when A gives no
- * usable address (see after_a): most mail hosts have an IPv4 address, and this saves a
- * third of the queries for domains with their own MX host.  mxsane-check (wait_all) asks
- * both at once for complete evidence.
+ * Ask for the targets' addresses, most preferred first, at most TARGET_WINDOW hosts at a
+ * time (deliver() starts the next when one has settled).  The daemons ask A first and AAAA only when A
+ * gives no usable address (see after_a): most mail hosts have an IPv4 address, and this
+ * saves a third of the queries for domains with their own MX host.  mxsane-check (wait_all)
+ * asks both at once for complete evidence.
  */
 static void start_targets(struct check *c)
 {
@@ -440,14 +449,16 @@ static void start_targets(struct check *c)
 	 * cache.  Only with the configuration that judged it, never for mxsane-check. */
 	bool memo = !e->wait_all && !c->want_addresses && !c->implicit && c->mxset &&
 	            c->cfg == e->cfg;
-	bool first = true;
 
 	c->issuing++;
-	for (size_t i = 0; i < c->nt && !c->finished; i++) {
+	while (c->next_target < c->nt && c->active < TARGET_WINDOW && !c->finished) {
 		bool alias;
+		size_t i = c->next_target++;
 		struct target *t = &c->t[i];
+		bool first = !c->any_started; /* the first host looked up at all */
 		if (t->skip)
 			continue;
+		c->any_started = true;
 		if (first && memo && rrset_mx_memo(c->mxset) > now) {
 			/* usable as before, without its lookup; the result lives as long as the
 			 * answers behind the memo */
@@ -456,6 +467,8 @@ static void start_targets(struct check *c)
 			c->hits++;
 			break;
 		}
+		t->active = true;
+		c->active++;
 		start_family(c, i, FAM_A);
 		if (e->wait_all) {
 			if (!c->finished)
@@ -466,12 +479,22 @@ static void start_targets(struct check *c)
 			 * provider's five MX hosts costs one address lookup, not five) */
 			if (first && memo)
 				rrset_set_mx_memo(c->mxset, usable_until(t));
+			target_settled(c, t);
 			break;
 		}
-		first = false;
+		target_settled(c, t);
 	}
 	c->issuing--;
 	maybe_finish(c);
+}
+
+/* A target whose lookups have all ended leaves the window (once). */
+static void target_settled(struct check *c, struct target *t)
+{
+	if (t->active && !t->f[FAM_A].pending && !t->f[FAM_AAAA].pending) {
+		t->active = false;
+		c->active--;
+	}
 }
 
 static bool family_usable(const struct check *c, const struct famlook *fl);
@@ -509,7 +532,6 @@ static void got_mx(struct check *c, struct rrset *rs)
 				null_pref0 = true;
 		}
 	}
-	c->nmx_total = n;
 	if (nnull == n && null_pref0) {
 		check_finish(c); /* null MX */
 		return;
@@ -551,11 +573,6 @@ static void got_mx(struct check *c, struct rrset *rs)
 			t->skip = true;
 			t->problem_static = "is an IP address written as a host name";
 		}
-	}
-	if (c->nt > MAX_TARGETS) {
-		add_note(c, arena_printf(&c->ar, "only the %d most preferred of %zu MX hosts were "
-						 "checked", MAX_TARGETS, c->nt));
-		c->nt = MAX_TARGETS;
 	}
 	start_targets(c);
 }
@@ -702,6 +719,11 @@ static void deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool c
 		deliver_target(c, tidx, fam, rs);
 		if (fam == FAM_A && !c->finished)
 			after_a(c, tidx);
+		target_settled(c, &c->t[tidx]);
+		/* a host left the window: the next one's turn (start_targets' own loop does it
+		 * for answers that come from the cache while it runs) */
+		if (!c->finished && !c->issuing && !should_finish(c))
+			start_targets(c);
 	}
 	maybe_finish(c);
 	leave(c);
@@ -773,15 +795,36 @@ static bool target_usable(const struct check *c, const struct target *t, bool *a
 	return true;
 }
 
+/* RFC 8020: an NXDOMAIN settles a name, whatever the type asked: nothing exists there, so
+ * a failed lookup of the other family cannot make the host usable. */
+static bool target_nxdomain(const struct target *t)
+{
+	for (int f = 0; f < 2; f++)
+		if (t->f[f].final && rrset_status(t->f[f].final) == DNSR_NXDOMAIN)
+			return true;
+	return false;
+}
+
+/* A lookup that could still have made the host usable failed or has not ended. */
 static bool target_temp(const struct target *t)
 {
+	if (target_nxdomain(t))
+		return false;
 	return t->f[0].temp || t->f[1].temp || t->f[0].pending || t->f[1].pending;
+}
+
+/* Neither family was asked: nothing is known of the host. */
+static bool target_unlooked(const struct target *t)
+{
+	return !t->skip && !t->f[FAM_A].started && !t->f[FAM_AAAA].started;
 }
 
 static bool target_exists(const struct target *t)
 {
+	if (target_nxdomain(t))
+		return false;
 	for (int f = 0; f < 2; f++)
-		if (t->f[f].final && rrset_status(t->f[f].final) != DNSR_NXDOMAIN)
+		if (t->f[f].final)
 			return true;
 	return false;
 }
@@ -847,12 +890,17 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 		return V_NULL_MX;
 	}
 	bool any_ok = false, any_alias = false, any_temp = false;
+	size_t unlooked = 0;
 	const char *alias_host = NULL, *temp_why = NULL;
 	for (size_t i = 0; i < c->nt; i++) {
 		struct target *t = &c->t[i];
 		bool alias;
 		if (t->skip)
 			continue;
+		if (target_unlooked(t)) {
+			unlooked++;
+			continue;
+		}
 		if (target_usable(c, t, &alias)) {
 			if (alias) {
 				any_alias = true;
@@ -882,11 +930,35 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 		*detail = temp_why;
 		return V_DNS_ERROR;
 	}
-	if (c->implicit) {
-		struct target *t = &c->t[0];
-		*detail = target_naddr(t) ? "no MX, and the domain's own addresses are unusable"
-					  : "no MX and no address records";
+	if (unlooked) {
+		/* The deadline came before every host was looked at: what is left might be
+		 * usable.  Temporary: a later try finds the answers so far in the cache. */
+		*detail = arena_printf(&c->ar, "%zu of %zu MX hosts not looked at within %u ms",
+				       unlooked, c->nt, (unsigned)(c->deadline - c->start));
+		return V_DNS_ERROR;
+	}
+	if (c->mxset && rrset_cut(c->mxset)) {
+		/* More MX records than one set keeps (DNS_MAX_RECORDS): those dropped were never
+		 * looked at, and a sender may use them.  Nothing is proved, and asking again
+		 * would not look further: accepted, with a note. */
+		add_note(c, arena_printf(&c->ar,
+					 "the MX set has more than %d records: none of the %zu "
+					 "looked at is usable, the rest were not looked at",
+					 DNS_MAX_RECORDS, c->nt));
+		*detail = "";
+		return V_OK;
+	}
+	if (c->implicit && target_naddr(&c->t[0]) == 0) {
+		*detail = "no MX and no address records";
 		return V_NO_MAIL_HOST;
+	}
+	if (c->implicit) {
+		/* The domain's own addresses are its mail host (RFC 5321 5.1), and they are
+		 * judged as an MX host's are: addresses in bogus_networks are local policy, not
+		 * DNS proof that the domain takes no mail (that is what a null MX says). */
+		*detail = "no MX, and the domain's own addresses are all loopback, private or "
+			  "reserved";
+		return V_BROKEN_MX;
 	}
 	/* broken MX: summarise the first few problems */
 	char buf[400];

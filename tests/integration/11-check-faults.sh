@@ -87,6 +87,29 @@ for f in mxto-timeout mxto-servfail mxto-short mxto-wrongid mxboth; do
 	fault "$f.fault.test" sender dns_error
 done
 
+# ---- answers that prove nothing (RFC 2308 2.2, RFC 2181 5.4.1): never a negative verdict -------
+# A referral (NS without SOA), an upward referral to the root, an empty answer without SOA from a
+# resolver, an NXDOMAIN from a server neither authoritative nor recursive, a question section
+# for another name, answer records for another name: each is a temporary failure.
+for f in referral upward nosoa nxnoflags wrongq othername; do
+	fault "$f.fault.test" recipient dns_error
+	fault "user@$f.fault.test" sender dns_error
+	fault "mxto-$f.fault.test" recipient dns_error
+done
+
+# ---- every MX host is looked at: only the last of 40 and of 100 is usable --------------------
+# The sets do not fit a 512-byte UDP answer: truncated, then asked again over TCP.
+for n in 40 100; do
+	fault "mxlast$n.fault.test" recipient ok
+	assert_eq "mxlast$n: all $n MX hosts in the evidence" "$n" "${JF[#mx]:-<missing>}"
+	assert_eq "mxlast$n: the usable one is the last" "good-$(printf %03d $n).fault.test" \
+		"$(printf '%s' "${JF[mx.$((n - 1)).host]:-}" | sed 's/\.$//')"
+	grep -q "^faultdns: udp .* MX mxlast$n\.fault\.test\." "$T_DIR/faultdns.log" &&
+		grep -q "^faultdns: tcp .* MX mxlast$n\.fault\.test\." "$T_DIR/faultdns.log" &&
+		ok "mxlast$n: asked over UDP (truncated), then over TCP" ||
+		not_ok "mxlast$n: UDP then TCP" "no UDP and TCP query for mxlast$n in $T_DIR/faultdns.log"
+done
+
 # ---- server port closed ----------------------------------------------------------------------
 dead=$(free_port)
 printf 'resolver = { servers = [ "127.0.0.1:%s" ]; timeout_ms = %d; };\n' \

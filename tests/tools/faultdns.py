@@ -21,6 +21,16 @@ by the first label of the query name (case-insensitive):
   ok                                MX 10 good.fault.test.
   good, good-<N>                    A and AAAA of a usable host (MX: no data)
   mxto-<LABEL>                      MX 10 <LABEL>.fault.test. (mxto-timeout, mxto-servfail, ...)
+  mxlast<N>                         N (2..500) MX records, preferences 1..N: the first N-1 to names
+                                    that do not exist (nx-<I>), only the last to a usable host
+  referral                          no answer, NS records in the authority section, no SOA, AA
+                                    clear: a referral from a server that does not recurse
+  upward                            the same with the root's NS (an "upward referral")
+  nosoa                             NOERROR, empty answer, nothing in authority, AA clear, RA set
+                                    (a resolver that stripped the SOA: no proof of NODATA)
+  nxnoflags                         NXDOMAIN with the SOA, but neither AA nor RA set
+  wrongq                            the "ok" answer, but the question section names another name
+  othername                         MX records for another name (no CNAME to it), and the SOA
   mxboth                            MX 10 timeout.fault.test., MX 20 nonexistent.fault.test.
   mxgood-and-timeout                MX 10 good.fault.test., MX 20 timeout.fault.test.
   fault.test itself                 SOA, NS; anything else there: no data
@@ -46,7 +56,7 @@ import sys
 import threading
 import time
 
-from dnslib import AAAA, CNAME, EDNS0, MX, NS, QTYPE, RCODE, RR, SOA, A, DNSRecord, TXT
+from dnslib import AAAA, CNAME, EDNS0, MX, NS, QTYPE, RCODE, RR, SOA, A, DNSLabel, DNSRecord, TXT
 
 ZONE = "fault.test"
 TTL = 300
@@ -91,12 +101,15 @@ def fq(label):
 class Plan:
     """What to do with one query: action and, for answers, the records."""
 
-    def __init__(self, action, rcode=RCODE.NOERROR, answer=(), authority=(), delay_ms=0):
-        self.action = action  # answer | drop | garbage | random | wrongid | short | trunc
+    def __init__(self, action, rcode=RCODE.NOERROR, answer=(), authority=(), delay_ms=0,
+                 aa=1, ra=0):
+        self.action = action  # answer | drop | garbage | random | wrongid | short | trunc | wrongq
         self.rcode = rcode
         self.answer = list(answer)
         self.authority = list(authority)
         self.delay_ms = delay_ms
+        self.aa = aa
+        self.ra = ra
 
 
 def mx_set(qname, qtype, targets):
@@ -143,7 +156,26 @@ def plan_for(qname, qtype):
         return label, Plan("answer", rcode=fixed_rcodes[label])
     if label == "timeout":
         return label, Plan("drop")
-    if label in ("garbage", "random", "wrongid", "short", "trunc"):
+    if label == "referral":
+        return label, Plan("answer", aa=0, authority=[
+            RR(ZONE + ".", QTYPE.NS, ttl=TTL, rdata=NS("ns1.elsewhere.test.")),
+            RR(ZONE + ".", QTYPE.NS, ttl=TTL, rdata=NS("ns2.elsewhere.test."))])
+    if label == "upward":
+        return label, Plan("answer", aa=0, authority=[
+            RR(".", QTYPE.NS, ttl=TTL, rdata=NS("a.root-servers.net."))])
+    if label == "nosoa":
+        return label, Plan("answer", aa=0, ra=1)
+    if label == "nxnoflags":
+        return label, Plan("answer", rcode=RCODE.NXDOMAIN, aa=0, authority=[soa_rr()])
+    if label == "othername":
+        return label, Plan("answer", authority=[soa_rr()], answer=[
+            RR(fq("someone-else"), QTYPE.MX, ttl=TTL, rdata=MX(fq("good"), 10))])
+    m = re.fullmatch(r"mxlast(\d+)", label)
+    if m and 2 <= int(m.group(1)) <= MAX_MX:
+        n = int(m.group(1))
+        return label, mx_set(qname, qtype, [(i, fq("nx-%d" % i)) for i in range(1, n)] +
+                             [(n, fq("good-%03d" % n))])
+    if label in ("garbage", "random", "wrongid", "short", "trunc", "wrongq"):
         p = some_answer(qname, qtype)
         p.action = label
         return label, p
@@ -216,9 +248,11 @@ def build(query, raw, plan, limit):
         # are, the message cannot parse (100 records need at least 1100 bytes).
         return (struct.pack("!HHHHHH", qid, flags, 1 if ql else 0, rng.randint(100, 65535), 0, 0)
                 + raw[12:12 + ql] + os.urandom(rng.randint(20, 200)))
-    reply = query.reply(ra=0, aa=1)
+    reply = query.reply(ra=plan.ra, aa=plan.aa)
     reply.header.ad = 0  # reply() copies the query's flags; an authoritative answer has no AD
     reply.header.rcode = plan.rcode
+    if plan.action == "wrongq":
+        reply.q.qname = DNSLabel(fq("other"))
     for rr in plan.answer:
         reply.add_answer(rr)
     for rr in plan.authority:

@@ -178,6 +178,49 @@ static void test_mx_packing(void **state)
 	rrset_unref(s);
 }
 
+/* The largest set a reply can give: 256 MX records with 255-octet names, over 64 KiB in all.
+ * It is kept whole (and says whether the reply held more), not refused as out of memory. */
+static void test_mx_set_over_64k(void **state)
+{
+	(void)state;
+	static struct dns_mx mx[DNS_MAX_RECORDS];
+	struct dns_reply r;
+	memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i < DNS_MAX_RECORDS; i++) {
+		char *h = mx[i].host;
+		mx[i].pref = (uint16_t)i;
+		/* labels of 63, 63, 63 and 61 octets: 253 characters, unique by the first */
+		for (size_t o = 0; o < 253; o++)
+			h[o] = (o % 64 == 63) ? '.' : 'a';
+		h[253] = '\0';
+		snprintf(h, 4, "%03zu", i);
+		h[3] = 'a';
+	}
+	r.status = DNSR_OK;
+	r.n = DNS_MAX_RECORDS;
+	r.total = 300;
+	r.mx = mx;
+	struct rrset *s = rrset_new("big.example", DNS_T_MX, &r, NULL, 60, 0);
+	assert_non_null(s);
+	assert_true(rrset_size(s) > 65535);
+	assert_int_equal(rrset_count(s), DNS_MAX_RECORDS);
+	assert_true(rrset_cut(s));
+	const char *cur = NULL;
+	struct mx_rec m = {0};
+	size_t n = 0;
+	while (rrset_mx_next(s, &cur, &m)) {
+		assert_int_equal(m.pref, n);
+		assert_int_equal(m.hostlen, 253);
+		n++;
+	}
+	assert_int_equal(n, DNS_MAX_RECORDS);
+	rrset_unref(s);
+	r.total = DNS_MAX_RECORDS;
+	s = rrset_new("big.example", DNS_T_MX, &r, NULL, 60, 0);
+	assert_false(rrset_cut(s));
+	rrset_unref(s);
+}
+
 /* MX sets come sorted by preference, stable, with each exchange judged once: a repeat of a
  * more preferred exchange, an IP literal, odd octets. */
 static void test_mx_order_and_flags(void **state)
@@ -348,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_replace_and_refcount),
 		cmocka_unit_test(test_mx_packing),
 		cmocka_unit_test(test_mx_order_and_flags),
+		cmocka_unit_test(test_mx_set_over_64k),
 		cmocka_unit_test(test_judgment_memo),
 		cmocka_unit_test(test_table_against_model),
 		cmocka_unit_test(test_many_entries),

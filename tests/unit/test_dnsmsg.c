@@ -49,16 +49,26 @@ static void putname(struct msg *m, const char *name)
 	put8(m, 0);
 }
 
-static void header(struct msg *m, unsigned rcode, unsigned an, unsigned ns)
+/* Header flags besides QR and RD */
+#define F_AA 0x04
+#define F_RA 0x80
+
+static void header_flags(struct msg *m, unsigned rcode, unsigned an, unsigned ns, unsigned flags)
 {
 	m->n = 0;
 	put16(m, 0x1234);
-	put8(m, 0x81); /* QR, RD */
-	put8(m, 0x80 | rcode);
+	put8(m, 0x81 | (flags & F_AA)); /* QR, RD */
+	put8(m, (flags & F_RA) | rcode);
 	put16(m, 1);
 	put16(m, an);
 	put16(m, ns);
 	put16(m, 0);
+}
+
+/* A reply from a recursive resolver (RA set, AA clear) */
+static void header(struct msg *m, unsigned rcode, unsigned an, unsigned ns)
+{
+	header_flags(m, rcode, an, ns, F_RA);
 }
 
 static void question(struct msg *m, const char *name, unsigned type)
@@ -243,12 +253,149 @@ static void test_negative_ttl_rfc2308(void **state)
 	assert_int_equal(dns_parse_reply(m.b, m.n, "there.example", DNS_T_AAAA, &r), DNSR_NODATA);
 	assert_int_equal(r.ttl, 300);
 	dns_reply_clear(&r);
-	/* no SOA: not cacheable */
-	header(&m, 0, 0, 0);
+	/* no SOA, from an authoritative server: NODATA, not cacheable */
+	header_flags(&m, 0, 0, 0, F_AA);
 	question(&m, "there.example", DNS_T_AAAA);
 	assert_int_equal(dns_parse_reply(m.b, m.n, "there.example", DNS_T_AAAA, &r), DNSR_NODATA);
 	assert_false(r.has_ttl);
 	dns_reply_clear(&r);
+}
+
+static void rr_ns(struct msg *m, const char *owner, const char *host)
+{
+	rr_head(m, owner, DNS_T_NS, 3600);
+	size_t lenpos = m->n;
+	put16(m, 0);
+	size_t start = m->n;
+	putname(m, host);
+	m->b[lenpos] = (uint8_t)((m->n - start) >> 8);
+	m->b[lenpos + 1] = (uint8_t)((m->n - start) & 0xff);
+}
+
+/* RFC 2308 2.2: an empty NOERROR answer proves NODATA only with the SOA (or from the
+ * authoritative server itself); NS records without SOA are a referral, which proves nothing */
+static void test_referral_is_no_negative_answer(void **state)
+{
+	(void)state;
+	struct msg m;
+	struct dns_reply r;
+	unsigned flags[] = {0, F_RA};
+	for (size_t i = 0; i < 2; i++) {
+		/* a referral to the zone's servers from a server that does not recurse */
+		header_flags(&m, 0, 0, 2, flags[i]);
+		question(&m, "x.example", DNS_T_MX);
+		rr_ns(&m, "example", "ns1.example");
+		rr_ns(&m, "example", "ns2.example");
+		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r),
+				 DNSR_TEMPFAIL);
+		assert_non_null(strstr(r.why, "referral"));
+		dns_reply_clear(&r);
+		/* an upward referral to the root */
+		header_flags(&m, 0, 0, 1, flags[i]);
+		question(&m, "x.example", DNS_T_A);
+		rr_ns(&m, "", "a.root-servers.net");
+		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_A, &r),
+				 DNSR_TEMPFAIL);
+		dns_reply_clear(&r);
+	}
+	/* an empty answer without SOA from a resolver: no proof */
+	header(&m, 0, 0, 0);
+	question(&m, "x.example", DNS_T_MX);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r), DNSR_TEMPFAIL);
+	dns_reply_clear(&r);
+	/* NS and SOA (RFC 2308 NODATA type 1) from a resolver: NODATA */
+	header(&m, 0, 0, 2);
+	question(&m, "x.example", DNS_T_MX);
+	rr_soa(&m, "example", 600, 300);
+	rr_ns(&m, "example", "ns1.example");
+	assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r), DNSR_NODATA);
+	assert_int_equal(r.ttl, 300);
+	dns_reply_clear(&r);
+	/* an authoritative server without RA: its answers stand, positive and negative */
+	header_flags(&m, 0, 0, 1, F_AA);
+	question(&m, "x.example", DNS_T_MX);
+	rr_soa(&m, "example", 600, 300);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r), DNSR_NODATA);
+	dns_reply_clear(&r);
+	header_flags(&m, 3, 0, 1, F_AA);
+	question(&m, "x.example", DNS_T_MX);
+	rr_soa(&m, "example", 600, 300);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r), DNSR_NXDOMAIN);
+	dns_reply_clear(&r);
+	header_flags(&m, 0, 1, 0, 0);
+	question(&m, "x.example", DNS_T_MX);
+	rr_mx(&m, "x.example", 300, 10, "mail.example");
+	assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r), DNSR_OK);
+	dns_reply_clear(&r);
+	/* NXDOMAIN or NODATA from a server that neither recurses nor is authoritative */
+	for (unsigned rc = 0; rc <= 3; rc += 3) {
+		header_flags(&m, rc, 0, 1, 0);
+		question(&m, "x.example", DNS_T_MX);
+		rr_soa(&m, "example", 600, 300);
+		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r),
+				 DNSR_TEMPFAIL);
+		dns_reply_clear(&r);
+	}
+}
+
+/* RFC 2181 5.4.1: records for a name outside the question's CNAME chain answer nothing */
+static void test_answer_for_another_name(void **state)
+{
+	(void)state;
+	struct msg m;
+	struct dns_reply r;
+	const uint8_t ip[4] = {192, 0, 2, 1};
+	header(&m, 0, 1, 1);
+	question(&m, "victim.example", DNS_T_MX);
+	rr_mx(&m, "other.example", 300, 10, "mail.other.example");
+	rr_soa(&m, "example", 600, 300);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "victim.example", DNS_T_MX, &r),
+			 DNSR_MALFORMED);
+	dns_reply_clear(&r);
+	header_flags(&m, 0, 1, 0, F_AA);
+	question(&m, "h.example", DNS_T_A);
+	rr_a(&m, "elsewhere.example", 300, ip);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "h.example", DNS_T_A, &r), DNSR_MALFORMED);
+	dns_reply_clear(&r);
+	/* a record of another type at the asked name is related: NODATA with the SOA */
+	header(&m, 0, 1, 1);
+	question(&m, "h.example", DNS_T_MX);
+	rr_a(&m, "h.example", 300, ip);
+	rr_soa(&m, "example", 600, 300);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "h.example", DNS_T_MX, &r), DNSR_NODATA);
+	dns_reply_clear(&r);
+	/* extra unrelated records beside the answer are ignored */
+	header(&m, 0, 2, 0);
+	question(&m, "h.example", DNS_T_A);
+	rr_a(&m, "junk.example", 300, ip);
+	rr_a(&m, "h.example", 300, ip);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "h.example", DNS_T_A, &r), DNSR_OK);
+	assert_int_equal(r.n, 1);
+	dns_reply_clear(&r);
+	/* the SOA of a zone that does not hold the name proves nothing about it */
+	header(&m, 3, 0, 1);
+	question(&m, "victim.example", DNS_T_MX);
+	rr_soa(&m, "attacker.test", 600, 300);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "victim.example", DNS_T_MX, &r),
+			 DNSR_MALFORMED);
+	dns_reply_clear(&r);
+	/* the root's SOA holds every name (NXDOMAIN for a TLD that does not exist) */
+	header(&m, 3, 0, 1);
+	question(&m, "x.invalid", DNS_T_MX);
+	rr_soa(&m, "", 600, 300);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "x.invalid", DNS_T_MX, &r), DNSR_NXDOMAIN);
+	dns_reply_clear(&r);
+}
+
+static void test_name_within(void **state)
+{
+	(void)state;
+	assert_true(dns_name_within("a.example", "example"));
+	assert_true(dns_name_within("example", "example"));
+	assert_true(dns_name_within("example", ""));
+	assert_false(dns_name_within("aexample", "example"));
+	assert_false(dns_name_within("example", "a.example"));
+	assert_false(dns_name_within("example.net", "example"));
 }
 
 static void test_rcodes_are_temporary(void **state)
@@ -367,6 +514,7 @@ static void test_many_records_bounded(void **state)
 		rr_a(&m, "h.example", 60, ip);
 	assert_int_equal(dns_parse_reply(m.b, m.n, "h.example", DNS_T_A, &r), DNSR_OK);
 	assert_int_equal(r.n, DNS_MAX_RECORDS);
+	assert_int_equal(r.total, 300); /* the caller knows the set was cut */
 	dns_reply_clear(&r);
 }
 
@@ -380,6 +528,9 @@ int main(void)
 		cmocka_unit_test(test_cname_then_nodata_with_soa),
 		cmocka_unit_test(test_cname_loop_in_reply),
 		cmocka_unit_test(test_negative_ttl_rfc2308),
+		cmocka_unit_test(test_referral_is_no_negative_answer),
+		cmocka_unit_test(test_answer_for_another_name),
+		cmocka_unit_test(test_name_within),
 		cmocka_unit_test(test_rcodes_are_temporary),
 		cmocka_unit_test(test_wrong_question),
 		cmocka_unit_test(test_hostile_encodings),
