@@ -109,8 +109,13 @@ def klass(reply):
 
 # 1. each fault, as sender and as recipient; want: "4xx" (dns_error) or "ok"
 TEMP = ["timeout", "servfail", "refused", "garbage", "random", "wrongid", "short", "trunc",
-        "slow5000", "cnameloop", "chain9", "mxto-timeout", "mxboth"]
-FINE = ["ok", "slow200", "chain8", "mx100", "mxgood-and-timeout"]
+        "slow5000", "cnameloop", "chain9", "mxto-timeout", "mxboth",
+        # answers that prove nothing: a referral, an empty answer without SOA from a
+        # resolver, records for another question (RFC 2308 2.2, RFC 2181 5.4.1)
+        "referral", "upward", "nosoa", "nxnoflags", "wrongq", "othername", "mxto-referral",
+        "mxto-nosoa"]
+# mxlastN: only the last of N MX hosts is usable (every host is looked at)
+FINE = ["ok", "slow200", "chain8", "mx100", "mxgood-and-timeout", "mxlast40", "mxlast100"]
 PERM = ["nonexistent"]
 
 def one_fault(p, name, want, role, tag):
