@@ -431,6 +431,10 @@ int main(int argc, char **argv)
 		else if (j.action == ACT_TEMPFAIL)
 			any_temp = true;
 	}
+	/* the warning about a server that does not recurse is printed before the program ends */
+	while (engine_probe_pending(e))
+		if (evloop_run_once(loop, -1) < 0)
+			break;
 	engine_free(e);
 	evloop_free(loop);
 	config_unref(cfg);

@@ -131,6 +131,7 @@ struct engine {
 	struct config *cfg;
 	struct resolver *res;
 	struct resolver *retired[4];
+	struct resolver_probe *probe; /* do the servers recurse?  (at start and each reload) */
 	struct ev_timer *reap_timer;
 	struct cache *cache;
 	struct inflight *fl[INFLIGHT_BKTS];
@@ -1369,6 +1370,41 @@ void engine_cancel(struct engine *e, struct check *c)
 		check_free(c);
 }
 
+/* A server that does not recurse answers only its own zones, and refers every other
+ * question elsewhere: mxsane then tempfails most mail.  Said loudly, once per start or reload. */
+static void on_probe(void *arg, const char *server, enum probe_outcome o, const char *detail)
+{
+	(void)arg;
+	switch (o) {
+	case PROBE_RECURSIVE: break;
+	case PROBE_NO_RECURSION:
+		log_msg(LOG_WARNING,
+			"WARNING: resolver server %s does not offer recursion (%s): it answers only "
+			"the zones it serves itself; for any other domain its referrals are "
+			"temporary failures (4xx). Set resolver.servers to a recursive resolver",
+			server, detail);
+		break;
+	case PROBE_NO_ANSWER:
+		log_msg(LOG_WARNING,
+			"WARNING: resolver server %s did not answer a recursive query for the root's "
+			"NS records (%s): lookups through it may fail (4xx)",
+			server, detail);
+		break;
+	}
+}
+
+static void start_probe(struct engine *e)
+{
+	resolver_probe_free(e->probe);
+	e->probe = resolver_probe_start(e->loop, e->cfg->servers, e->cfg->nservers,
+					e->cfg->timeout_ms, on_probe, e);
+}
+
+bool engine_probe_pending(const struct engine *e)
+{
+	return resolver_probe_pending(e->probe);
+}
+
 struct engine *engine_new(struct evloop *loop, struct config *cfg, char *err, size_t errlen)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -1386,6 +1422,7 @@ struct engine *engine_new(struct evloop *loop, struct config *cfg, char *err, si
 	e->res = resolver_new(loop, cfg->servers, cfg->nservers, cfg->timeout_ms, err, errlen);
 	if (!e->res)
 		goto fail;
+	start_probe(e);
 	return e;
 fail:
 	engine_free(e);
@@ -1451,6 +1488,7 @@ int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t e
 	e->skip_cfg = NULL; /* judged against the old skip.clients */
 	config_unref(e->cfg);
 	e->cfg = config_ref(cfg);
+	start_probe(e);
 	return 0;
 }
 
@@ -1482,6 +1520,7 @@ void engine_free(struct engine *e)
 	if (!e)
 		return;
 	e->closing = true;
+	resolver_probe_free(e->probe);
 	/* Destroying the resolvers runs every pending query's callback with
 	 * ARES_EDESTRUCTION, which completes the checks waiting on them (dns_error). */
 	for (size_t i = 0; i < sizeof(e->retired) / sizeof(e->retired[0]); i++)

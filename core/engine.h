@@ -128,6 +128,10 @@ bool engine_check_cached(struct engine *e, const struct check_request *req, chec
 void engine_cancel(struct engine *e, struct check *c);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *st);
+/* At start and at each reconfiguration the engine asks each resolver server whether it
+ * recurses, and logs a warning for each that does not (or does not answer).  True while
+ * those answers are awaited (mxsane-check waits for them before it exits). */
+bool engine_probe_pending(const struct engine *e);
 /* Drop all cached record sets (e.g. after a change of resolver). */
 void engine_flush_cache(struct engine *e);
 

@@ -4,12 +4,14 @@
  */
 #include "resolver.h"
 
+#include <arpa/inet.h>
 #include <ares.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsmsg.h"
 #include "evloop.h"
 
 struct resolver {
@@ -81,8 +83,8 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 			   on_io, r);
 }
 
-struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t n,
-			      unsigned budget_ms, char *err, size_t errlen)
+static struct resolver *resolver_new_flags(struct evloop *loop, char *const *servers, size_t n,
+					   unsigned budget_ms, int flags, char *err, size_t errlen)
 {
 	struct ares_options o;
 	struct resolver *r = calloc(1, sizeof(*r));
@@ -95,7 +97,7 @@ struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t 
 	}
 	r->loop = loop;
 	memset(&o, 0, sizeof(o));
-	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | flags;
 	o.timeout = (int)(budget_ms / 4 < 50 ? 50 : budget_ms / 4);
 	o.tries = 3;
 	o.ndots = 0;
@@ -138,6 +140,12 @@ fail:
 	free(csv);
 	resolver_free(r);
 	return NULL;
+}
+
+struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t n,
+			      unsigned budget_ms, char *err, size_t errlen)
+{
+	return resolver_new_flags(loop, servers, n, budget_ms, 0, err, errlen);
 }
 
 void resolver_free(struct resolver *r)
@@ -192,4 +200,130 @@ size_t resolver_pending(const struct resolver *r)
 uint64_t resolver_sent(const struct resolver *r)
 {
 	return r->sent;
+}
+
+/* ---------------------------------------------------------------- recursion probe */
+
+struct probe_server {
+	struct resolver_probe *p;
+	struct resolver *r; /* a channel of its own, to this server only */
+	char name[64];
+	bool done;
+};
+
+struct resolver_probe {
+	resolver_probe_cb cb;
+	void *arg;
+	size_t n, left;
+	bool freeing;
+	struct probe_server s[];
+};
+
+static void probe_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct probe_server *ps = arg;
+	struct resolver_probe *p = ps->p;
+	(void)timeouts;
+	ps->r->pending--;
+	ps->done = true;
+	p->left--;
+	if (p->freeing)
+		return;
+	if (abuf && alen >= 12 && (abuf[2] & 0x80)) {
+		bool ra = abuf[3] & 0x80;
+		char detail[96];
+		snprintf(detail, sizeof(detail), "RA bit %s in its reply (rcode %d)",
+			 ra ? "set" : "clear", abuf[3] & 0x0f);
+		p->cb(p->arg, ps->name, ra ? PROBE_RECURSIVE : PROBE_NO_RECURSION, detail);
+	} else {
+		p->cb(p->arg, ps->name, PROBE_NO_ANSWER, ares_strerror(status));
+	}
+}
+
+/* The servers c-ares takes from /etc/resolv.conf, as "IP:PORT" strings (malloc'd array). */
+static char **system_servers(size_t *n)
+{
+	ares_channel ch;
+	struct ares_addr_port_node *list = NULL;
+	char **v = NULL;
+	*n = 0;
+	if (ares_init(&ch) != ARES_SUCCESS)
+		return NULL;
+	if (ares_get_servers_ports(ch, &list) == ARES_SUCCESS) {
+		size_t k = 0;
+		for (struct ares_addr_port_node *a = list; a; a = a->next)
+			k++;
+		v = k ? calloc(k, sizeof(*v)) : NULL;
+		for (struct ares_addr_port_node *a = list; v && a; a = a->next) {
+			char ip[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 10];
+			int port = a->udp_port ? a->udp_port : 53;
+			if (!inet_ntop(a->family, &a->addr, ip, sizeof(ip)))
+				continue;
+			snprintf(buf, sizeof(buf), a->family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+				 port);
+			if ((v[*n] = strdup(buf)) != NULL)
+				(*n)++;
+		}
+		ares_free_data(list);
+	}
+	ares_destroy(ch);
+	return v;
+}
+
+struct resolver_probe *resolver_probe_start(struct evloop *loop, char *const *servers, size_t n,
+					    unsigned budget_ms, resolver_probe_cb cb, void *arg)
+{
+	size_t nsys = 0;
+	char **sys = NULL;
+	if (n == 0) {
+		sys = system_servers(&nsys);
+		servers = sys;
+		n = nsys;
+	}
+	struct resolver_probe *p = calloc(1, sizeof(*p) + n * sizeof(p->s[0]));
+	if (!p)
+		goto out;
+	p->cb = cb;
+	p->arg = arg;
+	for (size_t i = 0; i < n; i++) {
+		struct probe_server *ps = &p->s[p->n];
+		char err[160];
+		/* NOCHECKRESP: a REFUSED reply is handed over, with the header to judge */
+		ps->r = resolver_new_flags(loop, &servers[i], 1, budget_ms, ARES_FLAG_NOCHECKRESP,
+					   err, sizeof(err));
+		if (!ps->r)
+			continue;
+		ps->p = p;
+		snprintf(ps->name, sizeof(ps->name), "%s", servers[i]);
+		p->n++;
+	}
+	p->left = p->n;
+	/* Queries only once every channel exists: a failure at once calls back right away */
+	for (size_t i = 0; i < p->n; i++) {
+		struct probe_server *ps = &p->s[i];
+		ps->r->pending++;
+		ps->r->sent++;
+		ares_query(ps->r->ch, ".", 1 /* C_IN */, DNS_T_NS, probe_answer, ps);
+		arm_timer(ps->r);
+	}
+out:
+	for (size_t i = 0; i < nsys; i++)
+		free(sys[i]);
+	free(sys);
+	return p;
+}
+
+bool resolver_probe_pending(const struct resolver_probe *p)
+{
+	return p && p->left > 0;
+}
+
+void resolver_probe_free(struct resolver_probe *p)
+{
+	if (!p)
+		return;
+	p->freeing = true;
+	for (size_t i = 0; i < p->n; i++)
+		resolver_free(p->s[i].r);
+	free(p);
 }

@@ -10,6 +10,7 @@
 #ifndef MXSANE_RESOLVER_H
 #define MXSANE_RESOLVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,23 @@ void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolv
 size_t resolver_pending(const struct resolver *r);
 /* Queries sent so far (for statistics and benchmarks). */
 uint64_t resolver_sent(const struct resolver *r);
+
+/*
+ * Does each server offer recursion?  mxsane needs a recursive resolver: an authoritative-only
+ * server answers its own zones and refers every other question elsewhere (a referral proves
+ * nothing and gives a temporary failure).  One query per server (". NS", RD set), on a
+ * channel of its own; cb runs once per server from the loop, with the server as configured
+ * (or as read from /etc/resolv.conf when n == 0), the outcome and plain words.  Free with
+ * resolver_probe_free() (no callback runs after that); NULL on out of memory.
+ */
+enum probe_outcome { PROBE_RECURSIVE, PROBE_NO_RECURSION, PROBE_NO_ANSWER };
+typedef void (*resolver_probe_cb)(void *arg, const char *server, enum probe_outcome o,
+				  const char *detail);
+struct resolver_probe;
+struct resolver_probe *resolver_probe_start(struct evloop *loop, char *const *servers, size_t n,
+					    unsigned budget_ms, resolver_probe_cb cb, void *arg);
+bool resolver_probe_pending(const struct resolver_probe *p); /* answers still awaited */
+void resolver_probe_free(struct resolver_probe *p);          /* accepts NULL */
 
 /* One-time process initialisation (ares_library_init): call from main() before any
  * thread is created.  0 or an ARES_* error. */

@@ -35,7 +35,9 @@ by the first label of the query name (case-insensitive):
   mxgood-and-timeout                MX 10 good.fault.test., MX 20 timeout.fault.test.
   fault.test itself                 SOA, NS; anything else there: no data
   any other name under fault.test   NXDOMAIN with the SOA in the authority section
-  names outside fault.test          REFUSED
+  the root's NS records (". NS")     answered with RA set, as a recursive resolver answers this
+                                    priming query (mxsane asks it to see whether a server recurses)
+  other names outside fault.test    REFUSED
 
 The SOA has TTL 600 and MINIMUM 300 and is sent unclamped, so a negative answer may be cached
 for min(600, 300) = 300 s (RFC 2308).  Records carry TTL 300.  Every query is logged to stderr.
@@ -141,6 +143,9 @@ def cname(qname, target):
 def plan_for(qname, qtype):
     """Returns (behaviour name, Plan)."""
     name = qname.rstrip(".").lower()
+    if name == "" and qtype == QTYPE.NS:
+        return "root", Plan("answer", aa=0, ra=1, answer=[
+            RR(".", QTYPE.NS, ttl=518400, rdata=NS("a.root-servers.net."))])
     if name != ZONE and not name.endswith("." + ZONE):
         return "outside", Plan("answer", rcode=RCODE.REFUSED)
     if name == ZONE:
