@@ -239,7 +239,11 @@ static const char *mark(bool good)
 
 static void print_text(const struct job *j, const struct check_result *r)
 {
-	printf("%s (%s)\n", j->name, role_name(r->role));
+	/* the argument as the log shows network input: a terminal escape sequence or any other
+	 * control octet in it is written as \xHH, never passed to the terminal */
+	char name[4 * 1024 + 3];
+	log_escape_kv(name, sizeof(name), j->name);
+	printf("%s (%s)\n", name, role_name(r->role));
 	if (r->verdict == V_SKIPPED) {
 		printf("  not checked: %s\n", r->reason);
 		printf("  verdict: skipped, action: accept\n\n");

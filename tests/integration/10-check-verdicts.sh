@@ -330,4 +330,14 @@ for bad in 'user@@ok-mx.mxs.test' 'user@' '@' '<unterminated@ok-mx.mxs.test' \
 	fi
 done
 
+# text output: the argument is escaped as the log escapes it, so a terminal escape sequence
+# in a NAME cannot reach the terminal
+run -c "$CONF" -r recipient $'\e[31mx@ok-mx.mxs.test\e]0;title\a'
+if printf '%s' "$OUT" | LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]'; then
+	not_ok "text output: no control octet from the NAME" "$(printf '%s' "$OUT" | od -c | head -3)"
+else
+	ok "text output: no control octet from the NAME"
+fi
+assert_match "text output: ESC shown as \\x1b" '\\x1b\[31m' "$OUT"
+
 finish

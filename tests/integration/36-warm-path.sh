@@ -53,7 +53,9 @@ grep -q 'domain=mxgood-and-timeout.fault.test mx="10 good.fault.test,20 timeout.
 # ok.fault.test again, twice: all from the cache (the second answer from the MX set's memo)
 assert_eq "ok.fault.test again: accepted" "action=DUNNO" "$(ask ok.fault.test)"
 assert_eq "ok.fault.test a third time: accepted" "action=DUNNO" "$(ask ok.fault.test)"
-queries=$(grep -c 'faultdns: ' "$T_DIR/faultdns.log")
+# queries for mail domains (the recursion check each reload makes, ". NS", is not one)
+lookups() { grep 'faultdns: ' "$T_DIR/faultdns.log" | grep -vc ' NS \. -> root'; }
+queries=$(lookups)
 
 # the same cached addresses, now bogus by configuration: a reload changes the verdict
 reload_and_wait() { # n-th reload
@@ -73,9 +75,11 @@ reload_and_wait 2 || not_ok "reload 2" "$(tail -3 "$T_DIR/policyd.log")"
 assert_eq "reload back to the built-in list: accepted again" "action=DUNNO" "$(ask ok.fault.test)"
 # both verdicts came from the cache: the AAAA of good was asked once when its A turned
 # bogus, nothing else
-new=$(($(grep -c 'faultdns: ' "$T_DIR/faultdns.log") - queries))
+new=$(($(lookups) - queries))
 [ "$new" -le 1 ] && ok "the verdicts changed without asking DNS again ($new new queries)" ||
-	not_ok "no new DNS queries for cached data" "$new new: $(tail -n "$new" "$T_DIR/faultdns.log")"
+	not_ok "no new DNS queries for cached data" "$new new: $(tail -n 5 "$T_DIR/faultdns.log")"
+assert_eq "each reload asked the server once whether it recurses" 3 \
+	"$(grep -c ' NS \. -> root' "$T_DIR/faultdns.log")"
 
 # skip.clients on reload, for the same client as the last check
 assert_match "client 192.0.2.77: a nonexistent sender domain is rejected" '^action=550 5\.1\.8 ' \
