@@ -2,7 +2,7 @@
 # 10-check-verdicts.sh - mxsane-check -j against a real authoritative server (knotd on a
 # loopback port) serving tests/zones: every case of tests/zones/expect.tsv gives its verdict,
 # with the action, reply code, DSN and exit status of the default table, the verdict TTL where
-# the row names one, and the evidence each verdict must show (evidence_rules);
+# the row names one, and the evidence each verdict must show (evidence_rules, docs/verdicts.md);
 # then the rules that need a closer look at the evidence: verdict TTL = minimum of the contributing
 # TTLs, RFC 2308 negative TTL, the 40-record MX set over TCP, mixed null MX option, -s,
 # bogus_networks and skip lists from the configuration, several NAMEs in one run (cache),
@@ -237,6 +237,19 @@ assert_match "null-mx-mixed: a note about the mixed set" '^[1-9]' "${JF[#notes]:
 check_one cust1.mxs.test recipient ok
 assert_eq "cust1: five provider MX" 5 "${JF[#mx]:-<missing>}"
 assert_eq "cust1: lowest preference first" 1 "${JF[mx.0.pref]:-<missing>}"
+
+check_one multi.corner.test recipient ok
+assert_eq "multi: one MX host" 1 "${JF[#mx]:-<missing>}"
+assert_eq "multi: its three A and two AAAA listed" 5 "${JF[#mx.0.addresses]:-<missing>}"
+check_one privv4.corner.test recipient ok
+assert_eq "privv4: the private A, and only it, shown as bogus" '["10.1.2.3"]' \
+	"${JF[mx.0.bogus]:-<missing>}"
+check_one xchain.corner.test recipient ok
+assert_eq "xchain: canonical name is where the chain ends" good.chain.test \
+	"${JF[canonical]:-<missing>}"
+check_one shop.dn.corner.test recipient ok
+assert_eq "shop.dn: canonical name is the DNAME's target" shop.dtarget.chain.test \
+	"${JF[canonical]:-<missing>}"
 
 # ---- 3. TTLs ----------------------------------------------------------------------------------
 # verdict TTL = minimum of the contributing records' TTLs
