@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # 10-check-verdicts.sh - mxsane-check -j against a real authoritative server (knotd on a
 # loopback port) serving tests/zones: every case of tests/zones/expect.tsv gives its verdict,
-# with the action, reply code, DSN and exit status of the default table (issue 2, section 3);
-# then the rules that need a look at the evidence: verdict TTL = minimum of the contributing
+# with the action, reply code, DSN and exit status of the default table, the verdict TTL where
+# the row names one, and the evidence each verdict must show (evidence_rules, docs/verdicts.md);
+# then the rules that need a closer look at the evidence: verdict TTL = minimum of the contributing
 # TTLs, RFC 2308 negative TTL, the 40-record MX set over TCP, mixed null MX option, -s,
 # bogus_networks and skip lists from the configuration, several NAMEs in one run (cache),
 # exit codes 0/1/2/64/78, and hostile input that must not crash it.
@@ -111,6 +112,45 @@ check_one() {
 	assert_eq "$t: fresh process, cache miss" miss "${JF[cache]:-<missing>}"
 	assert_match "$t: ttl is a number" '^[0-9]+$' "${JF[ttl]:-<missing>}"
 	[ -z "${DOMAIN[$name]:-}" ] || assert_eq "$t: domain" "${DOMAIN[$name]}" "${JF[domain]:-<missing>}"
+	evidence_rules "$t"
+}
+
+# evidence_rules T: what each verdict claims must be visible in its own evidence (the parsed
+# object in JF), whatever the zone data behind it, so that every case, including cases added
+# later, is held to the rule and not only to its row.
+#   ok           a usable MX host that is not an alias
+#   mx_cname     no such host, but a usable one reached through a CNAME
+#   broken_mx    hosts to judge, and every one of them was looked at (no temporary failure) and
+#                has a problem: the verdict needs them all found unusable
+#   null_mx      the evidence shows the MX 0 . it rests on
+#   nxdomain     nothing to show: no MX host
+#   no_mail_host the implicit MX (the domain itself) without a single address: bogus addresses
+#                are local policy, not DNS proof, and make it broken_mx
+evidence_rules() {
+	local t=$1 v=${JF[verdict]:-} n=${JF[#mx]:-0} i good=0 via_alias=0 looked=0 nul=0
+	for ((i = 0; i < n; i++)); do
+		if [ "${JF[mx.$i.usable]:-}" = true ]; then
+			[ "${JF[mx.$i.alias]:-}" = true ] && via_alias=$((via_alias + 1)) || good=$((good + 1))
+		fi
+		[ "${JF[mx.$i.temporary]:-}" = false ] && [ "${JF[mx.$i.problem]:-null}" != null ] &&
+			looked=$((looked + 1))
+		[ "${JF[mx.$i.pref]:-}" = 0 ] && [ "${JF[mx.$i.host]:-}" = . ] && nul=$((nul + 1))
+	done
+	case $v in
+	ok) [ "$good" -ge 1 ] && ok "$t: rule: ok shows a usable host that is not an alias" ||
+		not_ok "$t: rule: ok shows a usable host that is not an alias" "mx: ${JF[mx]:-}" ;;
+	mx_cname) [ "$good" -eq 0 ] && [ "$via_alias" -ge 1 ] &&
+		ok "$t: rule: mx_cname shows only hosts reached through an alias" ||
+		not_ok "$t: rule: mx_cname shows only hosts reached through an alias" "mx: ${JF[mx]:-}" ;;
+	broken_mx) [ "$n" -ge 1 ] && [ "$looked" -eq "$n" ] &&
+		ok "$t: rule: broken_mx shows every host looked at and unusable" ||
+		not_ok "$t: rule: broken_mx shows every host looked at and unusable" "mx: ${JF[mx]:-}" ;;
+	null_mx) [ "$nul" -ge 1 ] && ok "$t: rule: null_mx shows MX 0 ." ||
+		not_ok "$t: rule: null_mx shows MX 0 ." "mx: ${JF[mx]:-}" ;;
+	nxdomain) assert_eq "$t: rule: nxdomain has no MX host" 0 "$n" ;;
+	no_mail_host) assert_eq "$t: rule: no_mail_host is the implicit MX without a single address" \
+		"true 1 0" "${JF[implicit_mx]:-} $n ${JF[#mx.0.addresses]:-?}" ;;
+	esac
 }
 
 # The verdict only (for the extra cases): sets JF, RC.
@@ -126,11 +166,16 @@ echo "# knotd on 127.0.0.1:$KNOT_PORT (v6: $KNOT_V6), log $T_DIR/knot/knot.log"
 
 # ---- 1. every case of expect.tsv ------------------------------------------------------------
 n=0
-while IFS=$'\t' read -r name role want note; do
+while IFS=$'\t' read -r name role want note ttl basis; do
 	case $name in '#'* | '') continue ;; esac
 	n=$((n + 1))
 	echo "# $name ($role): $note"
+	[ "${basis:--}" = - ] || echo "#   basis: $basis"
 	check_one "$name" "$role" "$want"
+	# the verdict lives no longer than the shortest-lived answer behind it (RFC 1035 3.2.1,
+	# RFC 2308 5): only where the row says which one that is
+	[ "${ttl:--}" = - ] || [ "${JF[verdict]:-}" != "$want" ] ||
+		assert_eq "$name ($role): verdict TTL" "$ttl" "${JF[ttl]:-<missing>}"
 done <"$MXS_TOP/tests/zones/expect.tsv"
 [ "$n" -gt 50 ] && ok "expect.tsv has $n cases" || not_ok "expect.tsv read" "only $n cases"
 
@@ -185,6 +230,19 @@ assert_match "null-mx-mixed: a note about the mixed set" '^[1-9]' "${JF[#notes]:
 check_one cust1.mxs.test recipient ok
 assert_eq "cust1: five provider MX" 5 "${JF[#mx]:-<missing>}"
 assert_eq "cust1: lowest preference first" 1 "${JF[mx.0.pref]:-<missing>}"
+
+check_one multi.corner.test recipient ok
+assert_eq "multi: one MX host" 1 "${JF[#mx]:-<missing>}"
+assert_eq "multi: its three A and two AAAA listed" 5 "${JF[#mx.0.addresses]:-<missing>}"
+check_one privv4.corner.test recipient ok
+assert_eq "privv4: the private A, and only it, shown as bogus" '["10.1.2.3"]' \
+	"${JF[mx.0.bogus]:-<missing>}"
+check_one xchain.corner.test recipient ok
+assert_eq "xchain: canonical name is where the chain ends" good.chain.test \
+	"${JF[canonical]:-<missing>}"
+check_one shop.dn.corner.test recipient ok
+assert_eq "shop.dn: canonical name is the DNAME's target" shop.dtarget.chain.test \
+	"${JF[canonical]:-<missing>}"
 
 # ---- 3. TTLs ----------------------------------------------------------------------------------
 # verdict TTL = minimum of the contributing records' TTLs
