@@ -5,7 +5,7 @@ Serves the zone fault.test over UDP and TCP on one port.  What it does with a qu
 by the first label of the query name (case-insensitive):
 
   servfail refused notimp formerr   answer with that rcode
-  timeout                           never answer (a TCP connection stays open for other queries)
+  timeout, timeout-<N>              never answer (a TCP connection stays open for other queries)
   garbage                           right ID and question, then random bytes as the answer
                                     section (with an ANCOUNT that cannot fit: always malformed)
   random                            random bytes (random length, random ID)
@@ -23,6 +23,8 @@ by the first label of the query name (case-insensitive):
   mxto-<LABEL>                      MX 10 <LABEL>.fault.test. (mxto-timeout, mxto-servfail, ...)
   mxlast<N>                         N (2..500) MX records, preferences 1..N: the first N-1 to names
                                     that do not exist (nx-<I>), only the last to a usable host
+  mxdead<N>                         N (2..500) MX records, preferences 1..N: the first N-1 to hosts
+                                    that never answer (timeout-<I>), only the last to a usable host
   referral                          no answer, NS records in the authority section, no SOA, AA
                                     clear: a referral from a server that does not recurse
   upward                            the same with the root's NS (an "upward referral")
@@ -159,7 +161,7 @@ def plan_for(qname, qtype):
                     "notimp": RCODE.NOTIMP, "formerr": RCODE.FORMERR}
     if label in fixed_rcodes:
         return label, Plan("answer", rcode=fixed_rcodes[label])
-    if label == "timeout":
+    if label == "timeout" or re.fullmatch(r"timeout-\d+", label):
         return label, Plan("drop")
     if label == "referral":
         return label, Plan("answer", aa=0, authority=[
@@ -175,6 +177,11 @@ def plan_for(qname, qtype):
     if label == "othername":
         return label, Plan("answer", authority=[soa_rr()], answer=[
             RR(fq("someone-else"), QTYPE.MX, ttl=TTL, rdata=MX(fq("good"), 10))])
+    m = re.fullmatch(r"mxdead(\d+)", label)
+    if m and 2 <= int(m.group(1)) <= MAX_MX:
+        n = int(m.group(1))
+        return label, mx_set(qname, qtype, [(i, fq("timeout-%d" % i)) for i in range(1, n)] +
+                             [(n, fq("good-%03d" % n))])
     m = re.fullmatch(r"mxlast(\d+)", label)
     if m and 2 <= int(m.group(1)) <= MAX_MX:
         n = int(m.group(1))
