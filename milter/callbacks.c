@@ -27,6 +27,8 @@ static char g_mac_i[] = "i";
 static char g_mac_auth[] = "{auth_authen}";
 static char g_mac_client_addr[] = "{client_addr}";
 static char g_mac_client_name[] = "{client_name}";
+static char g_mac_client_port[] = "{client_port}";
+static char g_mac_daemon_port[] = "{daemon_port}";
 
 /* Per-connection state, created on first use (connect may not be sent). */
 static struct conn *get_conn(SMFICTX *ctx)
@@ -124,6 +126,28 @@ static void take_client(SMFICTX *ctx, struct conn *c)
 	log_client(c);
 }
 
+/*
+ * Was the message submitted on this machine (sendmail(1), pickup(8)) rather than by an SMTP
+ * client over TCP?  Yes when the client's port is "0", the server's port is "0" or not
+ * defined, and the client address is loopback or none.  Postfix's cleanup(8) presents
+ * non-SMTP mail (non_smtpd_milters) as localhost [127.0.0.1] port 0 to 127.0.0.1 port 0;
+ * Sendmail's "sendmail -bs" on a pipe as client address "0", port 0, without daemon macros.
+ * A TCP connection has a non-zero port at both ends (the server listens on 25 or 587; the
+ * kernel never gives a client port 0), so no SMTP client, on loopback or anywhere else,
+ * presents this; and the MTA fills these macros itself, the client has no say.  An MTA that
+ * sends neither port (no smfi_setsymlist) never has its mail taken as local.
+ */
+static bool local_submission(SMFICTX *ctx, const struct conn *c)
+{
+	const char *cport = smfi_getsymval(ctx, g_mac_client_port);
+	const char *dport = smfi_getsymval(ctx, g_mac_daemon_port);
+
+	if (!cport || strcmp(cport, "0") != 0 || (dport && strcmp(dport, "0") != 0))
+		return false;
+	return !c->client_addr || strcmp(c->client_addr, "127.0.0.1") == 0 ||
+	       strcmp(c->client_addr, "::1") == 0;
+}
+
 static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
 {
 	struct bridge_request rq = {
@@ -131,6 +155,7 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 	        .address = address,
 	        .client_addr = c->client_addr,
 	        .authenticated = c->authenticated,
+	        .local_submission = c->local_submission,
 	        .log =
 	                {
 	                        .queue_id = c->queue_id,
@@ -213,6 +238,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 		take_client(ctx, c);
 	const char *auth = smfi_getsymval(ctx, g_mac_auth);
 	c->authenticated = auth && auth[0];
+	c->local_submission = local_submission(ctx, c);
 	take_queue_id(ctx, c);
 	conn_set(&c->sender, sender);
 	return check(ctx, c, ROLE_SENDER, sender);

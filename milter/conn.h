@@ -23,6 +23,7 @@ struct conn {
 	char *helo;
 	bool have_client;      /* client_addr/name known (CONNECT, or the MAIL macros) */
 	unsigned long noreply; /* SMFIP_NR_CONN / SMFIP_NR_HELO agreed with the MTA */
+	bool local_submission; /* submitted on this machine, not over TCP (MAIL macros) */
 	/* message */
 	char *sender;   /* as received, "<a@b>" */
 	char *queue_id; /* macro i, once the MTA has one */
