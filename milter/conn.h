@@ -1,7 +1,8 @@
 /*
  * conn.h - what the milter remembers about one SMTP connection (kept with smfi_setpriv):
  * the client and HELO for the whole connection, and per message the sender, queue ID,
- * authentication and the X-MXSane header values to add at end of message.
+ * authentication, the X-MXSane header values to add at end of message and, for locally
+ * submitted mail, the recipient refusal held for DATA.
  *
  * A conn is used by one connection's callbacks, which libmilter runs one at a time (maybe on
  * different threads of its worker pool): no locking inside.  Strings from the MTA are
@@ -12,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "reply.h"
 
 #define CONN_FIELD_MAX   1024
 #define CONN_MAX_HEADERS 32
@@ -30,6 +33,9 @@ struct conn {
 	bool authenticated;
 	char *headers[CONN_MAX_HEADERS];
 	size_t nheaders;
+	/* locally submitted mail: recipient refusals wait for DATA (callbacks.c) */
+	bool rcpt_accepted;       /* some recipient was let through */
+	struct milter_reply held; /* the first refused recipient's reply; MV_CONTINUE: none */
 };
 
 struct conn *conn_new(void);    /* NULL on out of memory */

@@ -4,7 +4,9 @@
 # it: `sendmail -f root@host.internal.invalid` (a sender that only exists inside the site) is
 # queued and delivered, the milter logging the sender as skipped with the reason; with
 # checks.local_sender = true that sender is checked (a tempfail: the message stays in
-# maildrop); an SMTP client on 127.0.0.1 (even one saying HELO localhost) is still checked.
+# maildrop); recipients are checked, a refusal given at DATA when no recipient is left (Postfix
+# cannot refuse one recipient of non-SMTP mail); an SMTP client on 127.0.0.1 (even one saying
+# HELO localhost) is still checked, its recipients refused at RCPT.
 . "$(dirname "$0")/../lib/common.sh"
 . "$MXS_TOP/tests/lib/dns.sh"
 . "$MXS_TOP/tests/lib/postfix.sh"
@@ -72,6 +74,51 @@ assert_match "sendmail(1): its recipient is still checked" \
 	"$(mlog "queue_id=$QID verdict=ok")"
 assert_eq "sendmail(1): nothing left in maildrop" "" "$(maildrop)"
 
+# ---- recipients of local mail are checked.  Postfix cannot refuse one recipient of
+# non-SMTP mail (a refusal at RCPT is a "configuration error" that keeps the message in
+# maildrop): the refusal waits for DATA, and when no recipient is left the message is
+# refused there and bounced to its sender at once.
+QID=$(submit root@host.internal.invalid bob@null-mx.mxs.test)
+assert_match "null MX recipient of local mail: checked" \
+	"queue_id=$QID verdict=null_mx action=reject role=recipient domain=null-mx\.mxs\.test reply=\"556 5\.1\.10\"" \
+	"$(mlog "queue_id=$QID verdict=null_mx")"
+assert_match "null MX recipient of local mail: the message is refused at DATA" \
+	"$QID: milter-reject: DATA from localhost\[127\.0\.0\.1\]: 5\.1\.10 <bob@null-mx\.mxs\.test>: null-mx\.mxs\.test does not accept mail \(null MX\)" \
+	"$(postfix_wait_log "$QID: milter-reject: " 5)"
+assert_match "null MX recipient of local mail: bounced to the sender at once" \
+	"$QID: to=<bob@null-mx\.mxs\.test>, .*dsn=5\.1\.10, status=bounced \(<bob@null-mx\.mxs\.test>: null-mx\.mxs\.test does not accept mail \(null MX\)\)" \
+	"$(postfix_wait_log "$QID: to=<bob@null-mx.mxs.test>" 5)"
+assert_match "null MX recipient of local mail: the sender is notified" \
+	"$QID: sender non-delivery notification" "$(postfix_wait_log "$QID: sender non-delivery" 5)"
+assert_eq "null MX recipient of local mail: no milter configuration error" "" \
+	"$(grep "$QID: warning: milter configuration error" "$POSTFIX_LOG")"
+assert_match "null MX recipient of local mail: the refusal at DATA is logged" \
+	"queue_id=$QID: locally submitted message refused at DATA: every recipient was refused \(556 5\.1\.10\)" \
+	"$(mlog "queue_id=$QID: locally submitted")"
+assert_eq "null MX recipient of local mail: nothing left in maildrop" "" "$(maildrop)"
+
+# one refused and one good recipient: the good one gets the message
+QID=$(submit root@host.internal.invalid bob@null-mx.mxs.test alice@ok-mx.mxs.test)
+assert_match "mixed recipients of local mail: delivered to the good one" \
+	"$QID: to=<alice@ok-mx\.mxs\.test>.*status=sent" \
+	"$(postfix_wait_log "$QID: to=<alice@ok-mx.mxs.test>" 10)"
+assert_match "mixed recipients of local mail: logged" \
+	"queue_id=$QID: locally submitted message accepted for its other recipients; the refused ones are left to the MTA's delivery" \
+	"$(mlog "queue_id=$QID: locally submitted")"
+assert_eq "mixed recipients of local mail: not refused" "" \
+	"$(grep "$QID: milter-reject" "$POSTFIX_LOG")"
+
+# a temporary failure for a recipient of local mail: let through to the MTA's queue, which
+# retries (a tempfail would keep the message in maildrop with no end)
+QID=$(submit root@host.internal.invalid bob@host.internal.invalid)
+assert_match "dns_error recipient of local mail: checked" \
+	"queue_id=$QID verdict=dns_error action=tempfail role=recipient " \
+	"$(mlog "queue_id=$QID verdict=dns_error")"
+assert_match "dns_error recipient of local mail: queued" \
+	"$QID: to=<bob@host\.internal\.invalid>.*status=sent" \
+	"$(postfix_wait_log "$QID: to=<bob@host.internal.invalid>" 10)"
+assert_eq "dns_error recipient of local mail: nothing left in maildrop" "" "$(maildrop)"
+
 # ---- an SMTP client on 127.0.0.1 is not local submission: its sender is checked
 TR=$(smtp_send root@host.internal.invalid bob@ok-mx.mxs.test)
 assert_eq "SMTP from 127.0.0.1: the same sender gets 451 4.4.3 at MAIL FROM" \
@@ -83,6 +130,13 @@ TR=$(smtp_send root@host.internal.invalid bob@ok-mx.mxs.test)
 SWAKS_ARGS=()
 assert_match "SMTP from 127.0.0.1 with HELO localhost: still 451 4.4.3" '^451 4\.4\.3 ' \
 	"$(smtp_reply "$TR" MAIL)"
+# ... and its recipients are refused at RCPT as ever
+TR=$(smtp_send s@ok-mx.mxs.test bob@null-mx.mxs.test alice@ok-mx.mxs.test)
+assert_eq "SMTP from 127.0.0.1: null MX recipient refused at RCPT" \
+	"556 5.1.10 <bob@null-mx.mxs.test>: null-mx.mxs.test does not accept mail (null MX)" \
+	"$(smtp_reply "$TR" RCPT bob@null-mx.mxs.test)"
+assert_match "SMTP from 127.0.0.1: the message is queued for the good recipient" \
+	'^250 2\.0\.0 Ok: queued as ' "$(smtp_reply "$TR" DATA)"
 # (Postfix's smtpd names a client it does not look up "unknown"; cleanup(8) says localhost)
 assert_match "SMTP from 127.0.0.1: decisions logged" 'client_name=unknown' \
 	"$(cat "$T_DIR/milter.log")"
