@@ -31,6 +31,7 @@ struct job {
 	size_t address_len;
 	const char *client_addr;
 	bool authenticated;
+	bool local_submission;
 	struct log_ctx log;
 	struct bridge_answer ans; /* written by the engine side before done is set */
 	char blob[];
@@ -153,6 +154,7 @@ static struct job *job_new(struct bridge *b, const struct bridge_request *rq)
 	j->refs = 2;
 	j->role = rq->role;
 	j->authenticated = rq->authenticated;
+	j->local_submission = rq->local_submission;
 	char *p = j->blob;
 	j->address = put(&p, address);
 	j->address_len = strlen(address);
@@ -238,6 +240,7 @@ static void start_job(struct bridge *b, struct job *j)
 	        .address_len = j->address_len,
 	        .client_addr = j->client_addr,
 	        .authenticated = j->authenticated,
+	        .local_submission = j->local_submission,
 	};
 	j->inext = b->inengine;
 	if (b->inengine)
@@ -397,6 +400,7 @@ static enum direct_status try_cached(struct bridge *b, const struct bridge_reque
 	        .address = rq->address ? rq->address : "",
 	        .client_addr = rq->client_addr,
 	        .authenticated = rq->authenticated,
+	        .local_submission = rq->local_submission,
 	};
 	struct direct d = {.rq = rq, .ans = ans};
 	bool done = false;

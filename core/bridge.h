@@ -46,6 +46,7 @@ struct bridge_request {
 	const char *address;     /* as received: "<a@b>", "<>", "a@b"; NULL means "" */
 	const char *client_addr; /* textual client IP (skip.clients), or NULL */
 	bool authenticated;      /* SASL-authenticated session: the engine skips sender checks */
+	bool local_submission;   /* submitted on this machine: see check_request in engine.h */
 	struct log_ctx log;      /* context for the decision's log line; every field is copied */
 };
 

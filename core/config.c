@@ -1015,7 +1015,8 @@ static bool load_cache(struct loader *ld, const config_setting_t *root, struct c
 
 static bool load_checks(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"sender", "recipient", "mixed_null_mx", NULL};
+	static const char *const known[] = {"sender", "recipient", "local_sender", "mixed_null_mx",
+	                                    NULL};
 	const config_setting_t *g;
 	int mixed = c->mixed_null_mx;
 
@@ -1025,6 +1026,7 @@ static bool load_checks(struct loader *ld, const config_setting_t *root, struct 
 		return true;
 	if (!get_bool(ld, g, "sender", &c->check_sender) ||
 	    !get_bool(ld, g, "recipient", &c->check_recipient) ||
+	    !get_bool(ld, g, "local_sender", &c->check_local_sender) ||
 	    !get_choice(ld, g, "mixed_null_mx", mixed_choices, &mixed))
 		return false;
 	c->mixed_null_mx = (enum mixed_null_mx)mixed;
@@ -1265,6 +1267,7 @@ struct config *config_defaults(void)
 	c->cache_error_ttl = 30;
 	c->check_sender = true;
 	c->check_recipient = true;
+	c->check_local_sender = false;
 	c->mixed_null_mx = MIXED_NULL_IGNORE;
 	for (v = 0; v < V__COUNT; v++)
 		c->actions[v] = ACT_ACCEPT;

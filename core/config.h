@@ -36,9 +36,10 @@ struct config {
 	uint32_t cache_max_ttl;     /* seconds, default 86400; >= min_ttl */
 	uint32_t cache_error_ttl;   /* seconds, 0..300 (RFC 2308), default 30 */
 
-	/* checks = { sender; recipient; mixed_null_mx; }; */
+	/* checks = { sender; recipient; local_sender; mixed_null_mx; }; */
 	bool check_sender;                /* default true */
 	bool check_recipient;             /* default true */
+	bool check_local_sender;          /* senders of locally submitted mail; default false */
 	enum mixed_null_mx mixed_null_mx; /* "ignore" (default) | "null_mx" */
 
 	/* actions = { null_mx = "reject"; ... }; indexed by enum verdict.

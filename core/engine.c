@@ -1280,6 +1280,14 @@ static struct check *check_start(struct engine *e, const struct check_request *r
 		finish_skipped(c, "authenticated sender");
 		return NULL;
 	}
+	/* A local program's sender is the site's own business, often a name that only exists
+	 * inside it (root@host.internal): a tempfail would keep the mail on the machine for
+	 * good, with no bounce.  Its recipients are still checked. */
+	if (req->role == ROLE_SENDER && req->local_submission && !cfg->check_local_sender) {
+		finish_skipped(c,
+			       "locally submitted mail (sender not checked: checks.local_sender = false)");
+		return NULL;
+	}
 	if (req->client_addr && client_skipped(e, req->client_addr)) {
 		finish_skipped(c, arena_printf(&c->ar, "client %s is in skip.clients",
 					       sanitize(&c->ar, req->client_addr,

@@ -36,6 +36,8 @@ struct check_request {
 	const char *domain;  /* alternatively a bare domain (mxsane-check); NULL otherwise */
 	const char *client_addr; /* textual client IP or NULL: skip.clients */
 	bool authenticated;      /* SASL-authenticated session: sender checks are skipped */
+	bool local_submission;   /* mail submitted on this machine (sendmail(1), not SMTP over
+				  * TCP): sender checks are skipped unless checks.local_sender */
 	bool want_addresses;     /* fill mx_info.addrs (mxsane-check); the daemons log only the
 				  * MX hosts and skip the cost of the address texts */
 	uint64_t deadline;       /* absolute evloop time (ms) by which the verdict is due, or 0:

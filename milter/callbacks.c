@@ -27,6 +27,8 @@ static char g_mac_i[] = "i";
 static char g_mac_auth[] = "{auth_authen}";
 static char g_mac_client_addr[] = "{client_addr}";
 static char g_mac_client_name[] = "{client_name}";
+static char g_mac_client_port[] = "{client_port}";
+static char g_mac_daemon_port[] = "{daemon_port}";
 
 /* Per-connection state, created on first use (connect may not be sent). */
 static struct conn *get_conn(SMFICTX *ctx)
@@ -124,6 +126,90 @@ static void take_client(SMFICTX *ctx, struct conn *c)
 	log_client(c);
 }
 
+/*
+ * Was the message submitted on this machine (sendmail(1), pickup(8)) rather than by an SMTP
+ * client over TCP?  Yes when the client's port is "0", the server's port is "0" or not
+ * defined, and the client address is loopback or none.  Postfix's cleanup(8) presents
+ * non-SMTP mail (non_smtpd_milters) as localhost [127.0.0.1] port 0 to 127.0.0.1 port 0;
+ * Sendmail's "sendmail -bs" on a pipe as client address "0", port 0, without daemon macros.
+ * A TCP connection has a non-zero port at both ends (the server listens on 25 or 587; the
+ * kernel never gives a client port 0), so no SMTP client, on loopback or anywhere else,
+ * presents this; and the MTA fills these macros itself, the client has no say.  An MTA that
+ * sends neither port (no smfi_setsymlist) never has its mail taken as local.
+ */
+static bool local_submission(SMFICTX *ctx, const struct conn *c)
+{
+	const char *cport = smfi_getsymval(ctx, g_mac_client_port);
+	const char *dport = smfi_getsymval(ctx, g_mac_daemon_port);
+
+	if (!cport || strcmp(cport, "0") != 0 || (dport && strcmp(dport, "0") != 0))
+		return false;
+	return !c->client_addr || strcmp(c->client_addr, "127.0.0.1") == 0 ||
+	       strcmp(c->client_addr, "::1") == 0;
+}
+
+/*
+ * A recipient of locally submitted mail is never refused at RCPT: Postfix cannot refuse one
+ * recipient of non-SMTP mail (a milter that does is a "configuration error" to it, and the
+ * message stays in maildrop, retried for ever).  A rejection is held instead: when no
+ * recipient of the message was let through, the answer to DATA refuses the message with
+ * it, and the MTA returns the message to its sender at once; otherwise the message goes on
+ * and the MTA's own delivery handles that recipient (Postfix's smtp(8) bounces a null-MX
+ * domain at once).  A temporary failure lets the recipient through: the MTA's queue retries
+ * the delivery and gives up after its queue lifetime, where a tempfail would keep the
+ * message in maildrop with no end and no bounce.
+ */
+static sfsistat local_recipient(struct conn *c, const struct milter_reply *r, const char *rcpt)
+{
+	char qid[128], a[300];
+
+	log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
+	log_escape_kv(a, sizeof(a), rcpt);
+	if (r->what == MV_REJECT) {
+		if (c->held.what == MV_CONTINUE)
+			c->held = *r;
+		log_msg(LOG_INFO,
+		        "queue_id=%s: recipient %s of locally submitted mail: refusal held for "
+		        "DATA",
+		        qid, a);
+	} else {
+		c->rcpt_accepted = true;
+		if (r->what == MV_TEMPFAIL)
+			log_msg(LOG_INFO,
+			        "queue_id=%s: recipient %s of locally submitted mail: let through "
+			        "despite the temporary failure (the MTA's queue retries it)",
+			        qid, a);
+	}
+	return SMFIS_CONTINUE;
+}
+
+/* At DATA (or end of message): refuse a locally submitted message none of whose recipients
+ * was let through, with the first recipient's refusal (see local_recipient). */
+static bool refuse_held(SMFICTX *ctx, struct conn *c, sfsistat *st)
+{
+	char qid[128];
+
+	if (c->held.what == MV_CONTINUE)
+		return false;
+	log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
+	if (c->rcpt_accepted) {
+		log_msg(LOG_INFO,
+		        "queue_id=%s: locally submitted message accepted for its other "
+		        "recipients; the refused ones are left to the MTA's delivery",
+		        qid);
+		c->held.what = MV_CONTINUE;
+		return false;
+	}
+	struct milter_reply r = c->held;
+	log_msg(LOG_INFO,
+	        "queue_id=%s: locally submitted message refused at DATA: every recipient was "
+	        "refused (%s %s)",
+	        qid, r.rcode, r.xcode);
+	conn_reset_message(c);
+	*st = tell(ctx, &r);
+	return true;
+}
+
 static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
 {
 	struct bridge_request rq = {
@@ -131,6 +217,7 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 	        .address = address,
 	        .client_addr = c->client_addr,
 	        .authenticated = c->authenticated,
+	        .local_submission = c->local_submission,
 	        .log =
 	                {
 	                        .queue_id = c->queue_id,
@@ -153,6 +240,8 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 		        "cannot keep header \"X-MXSane: %s\" (out of memory or more "
 		        "than %d)",
 		        ans.header, CONN_MAX_HEADERS);
+	if (role == ROLE_RECIPIENT && c->local_submission)
+		return local_recipient(c, &r, address);
 	return tell(ctx, &r);
 }
 
@@ -213,6 +302,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 		take_client(ctx, c);
 	const char *auth = smfi_getsymval(ctx, g_mac_auth);
 	c->authenticated = auth && auth[0];
+	c->local_submission = local_submission(ctx, c);
 	take_queue_id(ctx, c);
 	conn_set(&c->sender, sender);
 	return check(ctx, c, ROLE_SENDER, sender);
@@ -229,15 +319,20 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 }
 
 /*
- * DATA: every check of the message is done.  With no X-MXSane header to add, the filter
- * has nothing left to do for this message: ACCEPT tells the MTA so, and it sends no header,
- * body or end-of-message events for it (Postfix then leaves this milter out of cleanup(8)'s
- * part of the message: about a quarter more messages per second, docs/benchmarks.md).  The
- * reply concerns this filter only; other filters and the MTA's own checks still run.
+ * DATA: every check of the message is done.  A locally submitted message none of whose
+ * recipients was let through is refused now (refuse_held).  With no X-MXSane header to add,
+ * the filter has nothing left to do for this message: ACCEPT tells the MTA so, and it sends
+ * no header, body or end-of-message events for it (Postfix then leaves this milter out of
+ * cleanup(8)'s part of the message: about a quarter more messages per second,
+ * docs/benchmarks.md).  The reply concerns this filter only; other filters and the MTA's own
+ * checks still run.
  */
 static sfsistat cb_data(SMFICTX *ctx)
 {
 	struct conn *c = smfi_getpriv(ctx);
+	sfsistat st;
+	if (c && refuse_held(ctx, c, &st))
+		return st;
 	if (!c || c->nheaders)
 		return SMFIS_CONTINUE;
 	conn_reset_message(c);
@@ -247,8 +342,11 @@ static sfsistat cb_data(SMFICTX *ctx)
 static sfsistat cb_eom(SMFICTX *ctx)
 {
 	struct conn *c = smfi_getpriv(ctx);
+	sfsistat st;
 	if (!c)
 		return SMFIS_CONTINUE;
+	if (refuse_held(ctx, c, &st)) /* an MTA without the DATA step */
+		return st;
 	take_queue_id(ctx, c);
 	char qid[128];
 	log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");

@@ -21,6 +21,8 @@ void conn_reset_message(struct conn *c)
 	for (size_t i = 0; i < c->nheaders; i++)
 		free(c->headers[i]);
 	c->nheaders = 0;
+	c->rcpt_accepted = false;
+	c->held.what = MV_CONTINUE;
 }
 
 void conn_free(struct conn *c)

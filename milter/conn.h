@@ -1,7 +1,8 @@
 /*
  * conn.h - what the milter remembers about one SMTP connection (kept with smfi_setpriv):
  * the client and HELO for the whole connection, and per message the sender, queue ID,
- * authentication and the X-MXSane header values to add at end of message.
+ * authentication, the X-MXSane header values to add at end of message and, for locally
+ * submitted mail, the recipient refusal held for DATA.
  *
  * A conn is used by one connection's callbacks, which libmilter runs one at a time (maybe on
  * different threads of its worker pool): no locking inside.  Strings from the MTA are
@@ -13,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reply.h"
+
 #define CONN_FIELD_MAX   1024
 #define CONN_MAX_HEADERS 32
 
@@ -23,12 +26,16 @@ struct conn {
 	char *helo;
 	bool have_client;      /* client_addr/name known (CONNECT, or the MAIL macros) */
 	unsigned long noreply; /* SMFIP_NR_CONN / SMFIP_NR_HELO agreed with the MTA */
+	bool local_submission; /* submitted on this machine, not over TCP (MAIL macros) */
 	/* message */
 	char *sender;   /* as received, "<a@b>" */
 	char *queue_id; /* macro i, once the MTA has one */
 	bool authenticated;
 	char *headers[CONN_MAX_HEADERS];
 	size_t nheaders;
+	/* locally submitted mail: recipient refusals wait for DATA (callbacks.c) */
+	bool rcpt_accepted;       /* some recipient was let through */
+	struct milter_reply held; /* the first refused recipient's reply; MV_CONTINUE: none */
 };
 
 struct conn *conn_new(void);    /* NULL on out of memory */

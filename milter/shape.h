@@ -18,8 +18,10 @@
  * steps): the actions wanted among `actions`; no header, end-of-header, body or unknown
  * command steps (DATA is kept: the answer to it ends the message early when there is no
  * header to add); SHAPE_NOREPLY when `noreply`; and where the MTA lets the filter choose
- * its macros (smfi_setsymlist), the shortest lists, the client's address and name coming
- * with MAIL so that the CONNECT step is not needed at all.  Postfix evaluates and sends at
+ * its macros (smfi_setsymlist), the shortest lists, the client's address, name and port and
+ * the server's port coming with MAIL so that the CONNECT step is not needed at all (the
+ * ports tell mail submitted on the machine from SMTP: see local_submission() in
+ * callbacks.c).  Postfix evaluates and sends at
  * every step only what is asked for (its default lists are longer).  A step that needs
  * nothing asks for "j" (the MTA's host name): an empty list would mean "the MTA's
  * defaults".
@@ -28,8 +30,9 @@ static inline void milter_shape(SMFICTX *ctx, unsigned long actions, bool norepl
                                 unsigned long f0, unsigned long f1, unsigned long *pf0,
                                 unsigned long *pf1)
 {
-	static char mail[] = "i {auth_authen} {client_addr} {client_name}", rcpt[] = "i",
-	            eom[] = "i", none[] = "j";
+	static char mail[] = "i {auth_authen} {client_addr} {client_name} {client_port} "
+	                     "{daemon_port}",
+	            rcpt[] = "i", eom[] = "i", none[] = "j";
 	const unsigned long skip = SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN;
 	bool lists = (f0 & SMFIF_SETSYMLIST) != 0;
 

@@ -22,6 +22,15 @@
 #   sendmail_send FROM TO [TO...]   like smtp_send (tests/lib/postfix.sh) against Sendmail;
 #                                   swaks_replies / smtp_reply read its transcript
 #   sendmail_queue                  list the queue files (qf*) of the instance
+#   sendmail_cmd ARG...             run the instance's sendmail binary with ARGs, the way the
+#                                   daemon runs (its hosts, hostname, libraries; never on the
+#                                   host as it is): e.g. sendmail_cmd -C "$SENDMAIL_CF" -bs
+#   sendmail_msp_cf                 write a submit.cf for the instance: local submission as
+#                                   Debian's sendmail(8) does it (the MSP queues in
+#                                   $SENDMAIL_DIR/clientmqueue, runs as nobody, and relays by
+#                                   SMTP to the daemon on 127.0.0.1:$SENDMAIL_PORT); exports
+#                                   SENDMAIL_SUBMIT_CF.  Submit with
+#                                   sendmail_cmd -C "$SENDMAIL_SUBMIT_CF" -f FROM TO...
 #   stop_sendmail                   stop the daemon and every process in its namespace (also
 #                                   run on EXIT)
 #
@@ -346,4 +355,40 @@ sendmail_queue() {
 		[ -e "$f" ] && echo "${f##*/}"
 	done
 	return 0
+}
+
+sendmail_cmd() {
+	[ -n "${SENDMAIL_DIR:-}" ] || { echo "sendmail_cmd: start_sendmail first" >&2; return 2; }
+	_sm_ns "$SENDMAIL_DIR" "$SENDMAIL_BIN" "$@"
+}
+
+sendmail_msp_cf() {
+	local d=${SENDMAIL_DIR:?start_sendmail first} cfdir="$_SM_ROOT/usr/share/sendmail/cf"
+	# The MSP runs as RunAsUser (it refuses root): its queue and the directories above it
+	# must be reachable by that user.
+	install -d -o nobody -g nogroup -m 770 "$d/clientmqueue"
+	chmod o+x "$d" "$T_DIR"
+	cat >"$d/submit.mc" <<MC
+divert(0)dnl
+VERSIONID(\`mxsane test harness MSP')dnl
+define(\`MAIL_SETTINGS_DIR', \`$d/etc/')dnl
+OSTYPE(\`linux')dnl
+define(\`MSP_QUEUE_DIR', \`$d/clientmqueue')dnl
+define(\`STATUS_FILE', \`$d/clientmqueue/sm-client.st')dnl
+define(\`confPID_FILE', \`$d/clientmqueue/sm-client.pid')dnl
+define(\`confDEAD_LETTER_DROP', \`$d/dead.letter')dnl
+define(\`confHOST_STATUS_DIRECTORY', \`$d/hoststat')dnl
+define(\`confSERVICE_SWITCH_FILE', \`$d/etc/service.switch')dnl
+define(\`confHOSTS_FILE', \`$d/etc/hosts')dnl
+define(\`confDOMAIN_NAME', \`mta.mxs-harness.test')dnl
+define(\`confBIND_OPTS', \`-DNSRCH -DEFNAMES')dnl
+define(\`confTO_IDENT', \`0s')dnl
+define(\`confRUN_AS_USER', \`nobody:nogroup')dnl
+define(\`RELAY_MAILER_ARGS', \`TCP \$h $SENDMAIL_PORT')dnl
+FEATURE(\`msp', \`[127.0.0.1]')dnl
+MC
+	m4 -D_CF_DIR_="$cfdir/" "$cfdir/m4/cf.m4" "$d/submit.mc" >"$d/submit.cf" 2>"$d/m4-submit.err" ||
+		{ cat "$d/m4-submit.err" >&2; return 1; }
+	SENDMAIL_SUBMIT_CF=$d/submit.cf
+	export SENDMAIL_SUBMIT_CF
 }

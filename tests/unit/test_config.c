@@ -122,6 +122,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->cache_error_ttl, b->cache_error_ttl);
 	assert_int_equal(a->check_sender, b->check_sender);
 	assert_int_equal(a->check_recipient, b->check_recipient);
+	assert_int_equal(a->check_local_sender, b->check_local_sender);
 	assert_int_equal(a->mixed_null_mx, b->mixed_null_mx);
 	for (i = 0; i < V__COUNT; i++)
 		assert_int_equal(a->actions[i], b->actions[i]);
@@ -174,6 +175,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d->cache_error_ttl, 30);
 	assert_true(d->check_sender);
 	assert_true(d->check_recipient);
+	assert_false(d->check_local_sender);
 	assert_int_equal(d->mixed_null_mx, MIXED_NULL_IGNORE);
 	assert_int_equal(d->actions[V_OK], ACT_ACCEPT);
 	assert_int_equal(d->actions[V_NULL_MX], ACT_REJECT);
@@ -249,7 +251,8 @@ static void test_every_key(void **state)
 	        "                         \"2001:db8::53\" ];\n"
 	        "             timeout_ms = 1500; };\n"
 	        "cache = { max_entries = 0; min_ttl = 60; max_ttl = 3600; error_ttl = 0; };\n"
-	        "checks = { sender = false; recipient = false; mixed_null_mx = \"null_mx\"; };\n"
+	        "checks = { sender = false; recipient = false; local_sender = true;\n"
+	        "           mixed_null_mx = \"null_mx\"; };\n"
 	        "actions = { null_mx = \"tempfail\"; nxdomain = \"warn\"; no_mail_host = "
 	        "\"accept\";\n"
 	        "            broken_mx = \"reject\"; mx_cname = \"reject\"; dns_error = "
@@ -281,6 +284,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c->cache_error_ttl, 0);
 	assert_false(c->check_sender);
 	assert_false(c->check_recipient);
+	assert_true(c->check_local_sender);
 	assert_int_equal(c->mixed_null_mx, MIXED_NULL_IS_NULL);
 	assert_int_equal(c->actions[V_OK], ACT_ACCEPT);
 	assert_int_equal(c->actions[V_NULL_MX], ACT_TEMPFAIL);
