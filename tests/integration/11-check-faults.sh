@@ -110,6 +110,12 @@ for n in 40 100; do
 		not_ok "mxlast$n: UDP then TCP" "no UDP and TCP query for mxlast$n in $T_DIR/faultdns.log"
 done
 
+# More MX records than one set keeps (256): the first 256 hosts do not exist, the usable one
+# was never looked at.  Nothing is proved and asking again would not look further: ok, noted.
+fault mxlast300.fault.test recipient ok
+assert_match "mxlast300: a note says the rest were not looked at" 'more than 256 records' \
+	"${JF[notes]:-<missing>}"
+
 # The budget runs out before the usable host is reached (the first 39 never answer): nothing is
 # proved against the domain, so dns_error, never broken_mx.
 fault mxdead40.fault.test recipient dns_error
