@@ -55,15 +55,16 @@ EOC
 conf "$T_DIR/knot.conf" "$KNOT_PORT"
 conf "$T_DIR/fault.conf" "$FAULT_PORT"
 
-# Daemons, one per server: PD_PORT[k|f], MT_PORT[k|f]; logs $T_DIR/policyd-k.log etc.
-declare -A PD_PORT=() MT_PORT=()
+# Daemons, one per server: PD_PORT[knot|fault], MT_PORT[...], DAEMON_PID[policyd-knot...];
+# logs $T_DIR/policyd-knot.log, milter-knot.log, policyd-fault.log, milter-fault.log.
+declare -A PD_PORT=() MT_PORT=() DAEMON_PID=()
 for s in knot fault; do
 	start_on_free_port "policyd-$s" "$POLICYD" -f -u root -c "$T_DIR/$s.conf" \
 		-l "inet:127.0.0.1:{PORT}" || { not_ok "mxsane-policyd ($s) starts" "see above"; finish; }
-	PD_PORT[$s]=$BG_PORT
+	PD_PORT[$s]=$BG_PORT DAEMON_PID[policyd-$s]=$BG_PID
 	start_on_free_port "milter-$s" "$MILTER" -f -u root -c "$T_DIR/$s.conf" \
 		-p "inet:{PORT}@127.0.0.1" || { not_ok "mxsane-milter ($s) starts" "see above"; finish; }
-	MT_PORT[$s]=$BG_PORT
+	MT_PORT[$s]=$BG_PORT DAEMON_PID[milter-$s]=$BG_PID
 done
 
 # ---- the table ----
@@ -223,13 +224,13 @@ for ((i = 0; i < N; i++)); do
 		"${WANT[$i]} ${WANT[$i]} ${WANT[$i]}" "$vc $vp $vm"
 done
 
-for s in knot fault; do
-	for d in policyd milter; do
-		f="$T_DIR/$d-$s.log"
-		if grep -qE 'Sanitizer|runtime error' "$f"; then
-			not_ok "no sanitizer findings in ${f##*/}" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
-		fi
-	done
+for d in "${!DAEMON_PID[@]}"; do
+	f="$T_DIR/$d.log"
+	kill -0 "${DAEMON_PID[$d]}" 2>/dev/null && ok "$d still running" ||
+		not_ok "$d still running" "$(tail -n 5 "$f")"
+	if grep -qE 'Sanitizer|runtime error' "$f"; then
+		not_ok "no sanitizer findings in ${f##*/}" "$(grep -m3 -E 'Sanitizer|runtime error' "$f")"
+	fi
 done
 echo "# $N rows, $(($(now_ms) - T0)) ms in all"
 finish
