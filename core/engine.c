@@ -86,6 +86,7 @@ struct check {
 	enum role role;
 	uint64_t start, deadline;
 	struct ev_timer *timer;
+	struct ev_timer *hedge; /* asks AAAA of hosts whose A has not answered yet */
 	struct waiter *waiters; /* pending waits of this check */
 	unsigned pending;       /* lookups outstanding */
 	unsigned issuing;       /* >0 while issuing a batch of lookups: do not finish yet */
@@ -379,6 +380,7 @@ static void lookup(struct check *c, int tidx, int fam, const char *name, uint16_
 
 static bool target_usable(const struct check *c, const struct target *t, bool *alias);
 static void target_settled(struct check *c, struct target *t);
+static void arm_hedge(struct check *c);
 
 static void check_free(struct check *c);
 
@@ -486,7 +488,46 @@ static void start_targets(struct check *c)
 		target_settled(c, t);
 	}
 	c->issuing--;
+	arm_hedge(c);
 	maybe_finish(c);
+}
+
+/*
+ * The daemons ask AAAA only once A has ended.  An A lookup that does not answer would use the
+ * whole budget, and AAAA would never be asked: a host reachable over IPv6 would be a
+ * temporary failure, where mxsane-check (which asks both at once) finds it usable.  So a host
+ * whose A has not answered after a quarter of the budget (c-ares' first try) has its AAAA
+ * asked too.  Answers that come in time, the usual case, cost no extra query.
+ */
+static void on_hedge(struct evloop *loop, void *arg)
+{
+	struct check *c = arg;
+	(void)loop;
+	c->hedge = NULL;
+	enter(c);
+	c->issuing++;
+	for (size_t i = 0; i < c->next_target && !c->finished; i++) {
+		struct target *t = &c->t[i];
+		if (t->f[FAM_A].pending && !t->f[FAM_AAAA].started)
+			start_family(c, i, FAM_AAAA);
+	}
+	c->issuing--;
+	maybe_finish(c);
+	leave(c);
+}
+
+static void arm_hedge(struct check *c)
+{
+	if (c->hedge || c->finished || c->e->wait_all || c->cache_only)
+		return;
+	bool waiting = false;
+	for (size_t i = 0; i < c->next_target && !waiting; i++)
+		waiting = c->t[i].f[FAM_A].pending && !c->t[i].f[FAM_AAAA].started;
+	if (!waiting)
+		return;
+	uint64_t when = evloop_now(c->e->loop) + c->cfg->timeout_ms / 4;
+	if (when < c->deadline)
+		c->hedge = evloop_timer(c->e->loop, when, on_hedge, c); /* none: no hedge */
 }
 
 /* A target whose lookups have all ended leaves the window (once). */
@@ -788,7 +829,13 @@ static void family_set_final(const struct check *c, struct famlook *fl, struct r
  * alias only if every family that makes it usable was reached through a CNAME. */
 static bool target_usable(const struct check *c, const struct target *t, bool *alias)
 {
-	bool a = family_usable(c, &t->f[FAM_A]), aaaa = family_usable(c, &t->f[FAM_AAAA]);
+	/* A first, as the daemons ask: a usable A settles the host, and so does an NXDOMAIN for
+	 * A (RFC 8020: nothing exists at the name), whatever AAAA holds.  mxsane-check, which
+	 * asks both at once, judges them in the same order and so reaches the same verdict. */
+	const struct rrset *af = t->f[FAM_A].final;
+	bool a = family_usable(c, &t->f[FAM_A]);
+	bool aaaa = family_usable(c, &t->f[FAM_AAAA]) &&
+		    !(af && rrset_status(af) == DNSR_NXDOMAIN);
 	*alias = false;
 	if (!a && !aaaa)
 		return false;
@@ -1170,6 +1217,9 @@ static void check_detach(struct check *c)
 	if (c->timer)
 		evloop_cancel(c->e->loop, c->timer);
 	c->timer = NULL;
+	if (c->hedge)
+		evloop_cancel(c->e->loop, c->hedge);
+	c->hedge = NULL;
 }
 
 static void check_free(struct check *c)

@@ -35,6 +35,14 @@ by the first label of the query name (case-insensitive):
   othername                         MX records for another name (no CNAME to it), and the SOA
   mxboth                            MX 10 timeout.fault.test., MX 20 nonexistent.fault.test.
   mxgood-and-timeout                MX 10 good.fault.test., MX 20 timeout.fault.test.
+  a-<B>--aaaa-<B>                   a host whose A and AAAA lookups behave differently (as a
+                                    broken or load-balanced set of servers can), each B one of:
+                                    good (the address of good), nodata, nxdomain (with the
+                                    SOA), servfail refused notimp formerr timeout garbage random
+                                    wrongid short trunc, slow<MS> (good after MS ms).  AAAA
+                                    follows the second B, every other type the first, where
+                                    good gives no data (a-nxdomain--aaaa-timeout,
+                                    mxto-a-nxdomain--aaaa-timeout)
   fault.test itself                 SOA, NS; anything else there: no data
   any other name under fault.test   NXDOMAIN with the SOA in the authority section
   the root's NS records (". NS")     answered with RA set, as a recursive resolver answers this
@@ -142,6 +150,40 @@ def cname(qname, target):
     return Plan("answer", answer=[RR(qname, QTYPE.CNAME, ttl=TTL, rdata=CNAME(target))])
 
 
+FIXED_RCODES = {"servfail": RCODE.SERVFAIL, "refused": RCODE.REFUSED,
+                "notimp": RCODE.NOTIMP, "formerr": RCODE.FORMERR}
+MANGLED = ("garbage", "random", "wrongid", "short", "trunc", "wrongq")
+
+
+def family_plan(behaviour, qname, qtype):
+    """Plan for one behaviour of an a-<B>--aaaa-<B> host, or None if B is unknown."""
+    if behaviour in FIXED_RCODES:
+        return Plan("answer", rcode=FIXED_RCODES[behaviour])
+    if behaviour == "timeout":
+        return Plan("drop")
+    if behaviour == "nodata":
+        return Plan("answer", authority=[soa_rr()])
+    if behaviour == "nxdomain":
+        return Plan("answer", rcode=RCODE.NXDOMAIN, authority=[soa_rr()])
+    if behaviour in MANGLED:
+        p = some_answer(qname, qtype)
+        p.action = behaviour
+        return p
+    m = re.fullmatch(r"slow(\d+)", behaviour)
+    if behaviour == "good" or m:
+        a4, a6 = good_addrs("good")
+        if qtype == QTYPE.A:
+            p = Plan("answer", answer=[RR(qname, QTYPE.A, ttl=TTL, rdata=A(a4))])
+        elif qtype == QTYPE.AAAA:
+            p = Plan("answer", answer=[RR(qname, QTYPE.AAAA, ttl=TTL, rdata=AAAA(a6))])
+        else:
+            p = Plan("answer", authority=[soa_rr()])
+        if m:
+            p.delay_ms = min(int(m.group(1)), MAX_SLOW_MS)
+        return p
+    return None
+
+
 def plan_for(qname, qtype):
     """Returns (behaviour name, Plan)."""
     name = qname.rstrip(".").lower()
@@ -157,10 +199,8 @@ def plan_for(qname, qtype):
             return "apex", Plan("answer", answer=[RR(qname, QTYPE.NS, ttl=TTL, rdata=NS(fq("ns")))])
         return "apex", Plan("answer", authority=[soa_rr()])
     label = name.split(".")[0]
-    fixed_rcodes = {"servfail": RCODE.SERVFAIL, "refused": RCODE.REFUSED,
-                    "notimp": RCODE.NOTIMP, "formerr": RCODE.FORMERR}
-    if label in fixed_rcodes:
-        return label, Plan("answer", rcode=fixed_rcodes[label])
+    if label in FIXED_RCODES:
+        return label, Plan("answer", rcode=FIXED_RCODES[label])
     if label == "timeout" or re.fullmatch(r"timeout-\d+", label):
         return label, Plan("drop")
     if label == "referral":
@@ -187,7 +227,7 @@ def plan_for(qname, qtype):
         n = int(m.group(1))
         return label, mx_set(qname, qtype, [(i, fq("nx-%d" % i)) for i in range(1, n)] +
                              [(n, fq("good-%03d" % n))])
-    if label in ("garbage", "random", "wrongid", "short", "trunc", "wrongq"):
+    if label in MANGLED:
         p = some_answer(qname, qtype)
         p.action = label
         return label, p
@@ -222,6 +262,11 @@ def plan_for(qname, qtype):
         if qtype == QTYPE.AAAA:
             return "good", Plan("answer", answer=[RR(qname, QTYPE.AAAA, ttl=TTL, rdata=AAAA(a6))])
         return "good", Plan("answer", authority=[soa_rr()])
+    m = re.fullmatch(r"a-([a-z]+|slow\d+)--aaaa-([a-z]+|slow\d+)", label)
+    if m:
+        a, aaaa = (family_plan(b, qname, qtype) for b in m.groups())
+        if a is not None and aaaa is not None:
+            return "a-%s--aaaa-%s" % m.groups(), aaaa if qtype == QTYPE.AAAA else a
     m = re.fullmatch(r"mxto-([a-z0-9-]+)", label)
     if m:
         return label, mx_set(qname, qtype, [(10, fq(m.group(1)))])
