@@ -4,8 +4,10 @@
  *
  * Flow of one check: parse the address (addr.h), apply the skip rules, then ask DNS (through
  * the record-set cache and one set of in-flight queries shared by all checks): the MX set of
- * the domain (following a CNAME at the domain, at most 8 hops), then the A and AAAA records
- * of every MX target at once (or of the domain itself when it has no MX: the implicit MX).
+ * the domain (following a CNAME at the domain, at most 8 hops), then the addresses of every
+ * MX host, most preferred first, 32 hosts at a time (or of the domain itself when it has no
+ * MX: the implicit MX).  A is asked first, AAAA when A gives nothing usable or has not
+ * answered after a quarter of the budget; mxsane-check (engine_set_wait_all) asks both.
  * The verdict rules (RFC 5321 5.1, RFC 7505, RFC 2181 10.3) are applied in one place,
  * verdict_decide() in engine.c; the action comes from the configuration, the reply from the
  * table in verdict.h, and `mode = "monitor"` turns reject/tempfail into warn.
