@@ -31,14 +31,18 @@ SANFLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=
 endif
 BUILD      ?= build$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(FUZZ)),-fuzz)
 
-ALL_CPPFLAGS := -D_GNU_SOURCE -DMXSANE_VERSION='"$(VERSION)"' \
-                -DMXSANE_SYSCONFDIR='"$(SYSCONFDIR)"' -Icore \
-                $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CPPFLAGS)
+# pkg-config is asked when a flag is first used, not when the Makefile is read: in
+# `make deps check` the packages (pkg-config itself, libcmocka-dev, ...) are installed by
+# `deps` after the Makefile was read.  Each answer is kept once asked.
+once = $(eval $(1) := $$(shell $(PKG_CONFIG) $(2)))$($(1))
+PKG_CFLAGS    = $(call once,PKG_CFLAGS,--cflags $(PKGS))
+LIBS          = $(call once,LIBS,--libs $(PKGS))
+CMOCKA_LIBS   = $(call once,CMOCKA_LIBS,--libs cmocka)
+ALL_CPPFLAGS  = -D_GNU_SOURCE -DMXSANE_VERSION='"$(VERSION)"' \
+                -DMXSANE_SYSCONFDIR='"$(SYSCONFDIR)"' -Icore $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS   := $(WARN) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 ALL_LDFLAGS  := $(LDFLAGS) $(SANFLAGS) -pthread
-LIBS         := $(shell $(PKG_CONFIG) --libs $(PKGS))
 MILTER_LIBS  := -lmilter
-CMOCKA_LIBS  := $(shell $(PKG_CONFIG) --libs cmocka)
 
 CORE_SRC   := $(sort $(wildcard core/*.c))
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -59,6 +63,9 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay-%)
 FUZZ_SECONDS ?= 60
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+# the objects of test programs are kept: a second `make unit` compiles nothing
+.SECONDARY: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%.o) \
+            $(BUILD)/fuzz/replay.o $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all check unit integration install clean format print-build deps fuzz
 all: $(PROGRAMS)
