@@ -56,6 +56,16 @@ submit() {
 }
 maildrop() { ls "$POSTFIX_DIR/spool/maildrop"; }
 mlog() { grep -F "$1" "$T_DIR/${2:-milter}.log"; }
+# mlog_wait TEXT [LOG]: the same, waiting (max 5 s) for the line: the milter may write its
+# decision a moment after pickup(8) has logged the message
+mlog_wait() {
+	local i
+	for i in $(seq 50); do
+		mlog "$@" >/dev/null && break
+		sleep 0.1
+	done
+	mlog "$@"
+}
 
 pf_start "$MPORT" || { not_ok "postfix starts" "see above"; finish; }
 ok "postfix starts with smtpd_milters and non_smtpd_milters = inet:127.0.0.1:$MPORT"
@@ -68,10 +78,10 @@ assert_match "sendmail(1): the message is delivered (not held by a 4xx)" \
 	"$(postfix_wait_log "$QID: to=<bob@ok-mx.mxs.test>.*status=" 10)"
 assert_match "sendmail(1): the sender is logged as skipped, with the reason" \
 	"queue_id=$QID verdict=skipped action=accept role=sender .*client_addr=127\.0\.0\.1 client_name=localhost .*reason=\"locally submitted mail \(sender not checked: checks\.local_sender = false\)\"" \
-	"$(mlog "queue_id=$QID verdict=skipped")"
+	"$(mlog_wait "queue_id=$QID verdict=skipped")"
 assert_match "sendmail(1): its recipient is still checked" \
 	"queue_id=$QID verdict=ok action=accept role=recipient domain=ok-mx\.mxs\.test " \
-	"$(mlog "queue_id=$QID verdict=ok")"
+	"$(mlog_wait "queue_id=$QID verdict=ok")"
 assert_eq "sendmail(1): nothing left in maildrop" "" "$(maildrop)"
 
 # ---- recipients of local mail are checked.  Postfix cannot refuse one recipient of
@@ -81,7 +91,7 @@ assert_eq "sendmail(1): nothing left in maildrop" "" "$(maildrop)"
 QID=$(submit root@host.internal.invalid bob@null-mx.mxs.test)
 assert_match "null MX recipient of local mail: checked" \
 	"queue_id=$QID verdict=null_mx action=reject role=recipient domain=null-mx\.mxs\.test reply=\"556 5\.1\.10\"" \
-	"$(mlog "queue_id=$QID verdict=null_mx")"
+	"$(mlog_wait "queue_id=$QID verdict=null_mx")"
 assert_match "null MX recipient of local mail: the message is refused at DATA" \
 	"$QID: milter-reject: DATA from localhost\[127\.0\.0\.1\]: 5\.1\.10 <bob@null-mx\.mxs\.test>: null-mx\.mxs\.test does not accept mail \(null MX\)" \
 	"$(postfix_wait_log "$QID: milter-reject: " 5)"
@@ -94,7 +104,7 @@ assert_eq "null MX recipient of local mail: no milter configuration error" "" \
 	"$(grep "$QID: warning: milter configuration error" "$POSTFIX_LOG")"
 assert_match "null MX recipient of local mail: the refusal at DATA is logged" \
 	"queue_id=$QID: locally submitted message refused at DATA: every recipient was refused \(556 5\.1\.10\)" \
-	"$(mlog "queue_id=$QID: locally submitted")"
+	"$(mlog_wait "queue_id=$QID: locally submitted")"
 assert_eq "null MX recipient of local mail: nothing left in maildrop" "" "$(maildrop)"
 
 # one refused and one good recipient: the good one gets the message
@@ -104,7 +114,7 @@ assert_match "mixed recipients of local mail: delivered to the good one" \
 	"$(postfix_wait_log "$QID: to=<alice@ok-mx.mxs.test>" 10)"
 assert_match "mixed recipients of local mail: logged" \
 	"queue_id=$QID: locally submitted message accepted for its other recipients; the refused ones are left to the MTA's delivery" \
-	"$(mlog "queue_id=$QID: locally submitted")"
+	"$(mlog_wait "queue_id=$QID: locally submitted")"
 assert_eq "mixed recipients of local mail: not refused" "" \
 	"$(grep "$QID: milter-reject" "$POSTFIX_LOG")"
 
@@ -113,7 +123,7 @@ assert_eq "mixed recipients of local mail: not refused" "" \
 QID=$(submit root@host.internal.invalid bob@host.internal.invalid)
 assert_match "dns_error recipient of local mail: checked" \
 	"queue_id=$QID verdict=dns_error action=tempfail role=recipient " \
-	"$(mlog "queue_id=$QID verdict=dns_error")"
+	"$(mlog_wait "queue_id=$QID verdict=dns_error")"
 assert_match "dns_error recipient of local mail: queued" \
 	"$QID: to=<bob@host\.internal\.invalid>.*status=sent" \
 	"$(postfix_wait_log "$QID: to=<bob@host.internal.invalid>" 10)"
@@ -148,7 +158,7 @@ pf_start "$LPORT" || { not_ok "postfix starts (local_sender)" "see above"; finis
 QID=$(submit root@host.internal.invalid bob@ok-mx.mxs.test)
 assert_match "local_sender = true: the sender is checked (dns_error, tempfail)" \
 	"queue_id=$QID verdict=dns_error action=tempfail role=sender domain=host\.internal\.invalid .*reply=\"451 4\.4\.3\"" \
-	"$(mlog "verdict=dns_error" milter-ls | head -n 1)"
+	"$(mlog_wait "verdict=dns_error" milter-ls | head -n 1)"
 assert_match "local_sender = true: Postfix logs the milter's tempfail at MAIL" \
 	"$QID: milter-reject: MAIL from localhost\[127\.0\.0\.1\]: 4\.4\.3 <root@host\.internal\.invalid>" \
 	"$(postfix_wait_log "$QID: milter-reject: MAIL" 5)"
