@@ -518,8 +518,8 @@ static void on_hedge(struct evloop *loop, void *arg)
 
 static void arm_hedge(struct check *c)
 {
-	if (c->hedge || c->finished || c->e->wait_all || c->cache_only)
-		return;
+	if (!c->pending || c->hedge || c->finished || c->e->wait_all || c->cache_only)
+		return; /* (answered from the cache, the usual case: nothing to wait for) */
 	bool waiting = false;
 	for (size_t i = 0; i < c->next_target && !waiting; i++)
 		waiting = c->t[i].f[FAM_A].pending && !c->t[i].f[FAM_AAAA].started;
