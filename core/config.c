@@ -1158,13 +1158,14 @@ static bool load_log(struct loader *ld, const config_setting_t *root, struct con
 
 static bool load_milter(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"socket", NULL};
+	static const char *const known[] = {"socket", "timeout", NULL};
 	const config_setting_t *g;
 
 	if (!get_group(ld, root, "milter", known, &g))
 		return false;
-	return !g || get_socket(ld, g, "socket", &c->milter_socket, milter_socket_valid,
-				"unix:/path, inet:PORT@HOST or inet6:PORT@HOST");
+	return !g || (get_socket(ld, g, "socket", &c->milter_socket, milter_socket_valid,
+				 "unix:/path, inet:PORT@HOST or inet6:PORT@HOST") &&
+		      get_uns(ld, g, "timeout", 1, 86400, &c->milter_timeout));
 }
 
 static bool load_policy(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -1285,6 +1286,7 @@ struct config *config_defaults(void)
 	c->on_dns_outage = OUTAGE_TEMPFAIL;
 	c->outage_ratio = 0.5;
 	c->outage_window = 100;
+	c->milter_timeout = 600;
 	c->milter_socket = strdup("inet:8895@127.0.0.1");
 	c->policy_listen = strdup("inet:127.0.0.1:10045");
 	if (!c->milter_socket || !c->policy_listen)

@@ -57,8 +57,9 @@ struct config {
 	enum log_format log_format;
 	int log_facility; /* LOG_MAIL, LOG_LOCAL0.. */
 
-	/* milter = { socket = "inet:8895@127.0.0.1"; }; */
+	/* milter = { socket = "inet:8895@127.0.0.1"; timeout = 600; }; */
 	char *milter_socket;
+	unsigned milter_timeout; /* seconds, 1..86400, default 600: smfi_settimeout */
 	/* policy = { listen = "inet:127.0.0.1:10045"; idle_timeout = 300; max_connections; }; */
 	char *policy_listen;
 	unsigned policy_idle_timeout;    /* seconds, 1..86400, default 300 */

@@ -1,9 +1,10 @@
 /*
- * daemon.c - detaching, pid files, stale sockets, privilege drop.
+ * daemon.c - detaching, pid files, stale sockets, privilege drop, descriptor limits.
  */
 #include "daemon.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -208,4 +209,41 @@ int daemon_remove_stale_socket(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+rlim_t daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1048576 : rl.rlim_max;
+		struct rlimit n = {want, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &n) == 0)
+			rl.rlim_cur = want;
+	}
+	return rl.rlim_cur;
+}
+
+unsigned daemon_fd_reserve(size_t nservers)
+{
+	if (nservers == 0)
+		nservers = 3;
+	if (nservers > 64)
+		nservers = 64; /* bounded by the configuration anyway */
+	return 4 * (unsigned)nservers + DAEMON_FD_SLACK;
+}
+
+int daemon_fds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0; /* not the directory's own descriptor */
 }

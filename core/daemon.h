@@ -1,6 +1,7 @@
 /*
  * daemon.h - process-level chores shared by mxsane-milter and mxsane-policyd: detaching,
- * pid files, stale socket removal and dropping privileges, each step checked.
+ * pid files, stale socket removal, dropping privileges and the open file limit, each step
+ * checked.
  * Call from main() only (not thread-safe); functions report errors, main() decides to exit.
  */
 #ifndef MXSANE_DAEMON_H
@@ -8,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* Resolve "USER" or "USER:GROUP" (names or numeric ids).  GROUP defaults to USER's
@@ -39,5 +41,26 @@ void daemon_remove_pidfile(const char *path); /* accepts NULL */
  * error ("another instance is running").  Missing path: 0.  0 or -1 with err.
  */
 int daemon_remove_stale_socket(const char *path, char *err, size_t errlen);
+
+/* Raise the soft open file limit to the hard limit (1048576 when the hard limit is
+ * unlimited), so that as many connections fit as the system allows.  Returns the soft limit
+ * in force afterwards, 0 if it cannot be read. */
+rlim_t daemon_raise_nofile(void);
+
+/*
+ * Descriptors a daemon keeps for itself beyond its client connections, so that a full house
+ * of clients never leaves a check without a socket for its DNS query: per DNS server one UDP
+ * and one TCP socket (c-ares retries truncated answers over TCP) for the queries and as many
+ * again for the recursion probe run at start and at each reload; and DAEMON_FD_SLACK for the
+ * log socket (reconnected when syslog restarts), the configuration file read at reload, the
+ * pid file and /etc/resolv.conf.  nservers 0 (the servers of /etc/resolv.conf) counts as 3,
+ * the most glibc reads.  Descriptors already open when the daemon starts serving are not
+ * included: see daemon_fds_open().
+ */
+#define DAEMON_FD_SLACK 8
+unsigned daemon_fd_reserve(size_t nservers);
+
+/* How many descriptors the process has open now (from /proc/self/fd); -1 if unknown. */
+int daemon_fds_open(void);
 
 #endif

@@ -282,13 +282,19 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 		char why[96];
 		if (status == ARES_ETIMEOUT)
 			snprintf(why, sizeof(why), "no answer from the DNS server (timeout)");
+		else if (status == RESOLVER_ENOFD)
+			snprintf(why, sizeof(why),
+				 "local resource limit: no file descriptor for the DNS query "
+				 "(EMFILE/ENFILE)");
 		else if (status == ARES_ECONNREFUSED)
 			snprintf(why, sizeof(why),
 				 "the DNS server answered SERVFAIL or REFUSED, or was unreachable");
 		else
 			snprintf(why, sizeof(why), "DNS lookup failed (%s)", ares_strerror(status));
-		rs = rrset_new(fl->name, fl->qtype, NULL, why,
-			       status == ARES_EDESTRUCTION ? 0 : cfg->cache_error_ttl, now);
+		/* not kept: shutting down, or a local shortage that says nothing of the name */
+		bool keep = status != ARES_EDESTRUCTION && status != RESOLVER_ENOFD;
+		rs = rrset_new(fl->name, fl->qtype, NULL, why, keep ? cfg->cache_error_ttl : 0,
+			       now);
 	}
 	if (rs)
 		cache_put(e->cache, rs, now);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <ares.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static void on_timer(struct evloop *loop, void *arg)
 	struct resolver *r = arg;
 	(void)loop;
 	r->timer = NULL;
+	errno = 0; /* see on_answer */
 	ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 	arm_timer(r);
 }
@@ -66,6 +68,7 @@ static void on_io(struct evloop *loop, int fd, unsigned events, void *arg)
 {
 	struct resolver *r = arg;
 	(void)loop;
+	errno = 0; /* see on_answer */
 	ares_process_fd(r->ch, (events & EV_READ) ? fd : ARES_SOCKET_BAD,
 			(events & EV_WRITE) ? fd : ARES_SOCKET_BAD);
 	arm_timer(r);
@@ -163,8 +166,15 @@ void resolver_free(struct resolver *r)
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct query *q = arg;
+	/* c-ares 1.18 gives up on a server whose socket() fails and ends the query with
+	 * ARES_ECONNREFUSED, as for a server that refused: when the last thing that failed
+	 * since we called into c-ares (errno is cleared before each call) was a lack of
+	 * descriptors, say so instead of blaming the server. */
+	int e = errno;
 	(void)timeouts;
 	q->r->pending--;
+	if (status == ARES_ECONNREFUSED && (e == EMFILE || e == ENFILE))
+		status = RESOLVER_ENOFD;
 	if (status != ARES_SUCCESS && status != ARES_ENODATA && status != ARES_ENOTFOUND)
 		abuf = NULL;
 	if (!abuf)
@@ -188,6 +198,7 @@ void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolv
 	q->arg = arg;
 	r->pending++;
 	r->sent++;
+	errno = 0; /* see on_answer */
 	ares_query(r->ch, name, 1 /* C_IN */, qtype, on_answer, q);
 	arm_timer(r);
 }

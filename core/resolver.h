@@ -17,9 +17,14 @@
 struct evloop;
 struct resolver;
 
-/* Result of one query: status is an ARES_* code.  For ARES_SUCCESS, ARES_ENODATA and
- * ARES_ENOTFOUND, abuf holds the raw reply (parse it with dns_parse_reply); for other
- * codes abuf is NULL and the failure is temporary. */
+/* Result of one query: status is an ARES_* code, or RESOLVER_ENOFD.  For ARES_SUCCESS,
+ * ARES_ENODATA and ARES_ENOTFOUND, abuf holds the raw reply (parse it with dns_parse_reply);
+ * for other codes abuf is NULL and the failure is temporary. */
+
+/* The query could not get a socket: the process (EMFILE) or the system (ENFILE) is out of
+ * file descriptors.  A local failure that says nothing about the DNS server or the name;
+ * c-ares itself reports it as ARES_ECONNREFUSED, like a server that refused. */
+#define RESOLVER_ENOFD (-1)
 typedef void (*resolver_cb)(void *arg, int status, const uint8_t *abuf, size_t alen);
 
 /* servers: "IP", "IP:PORT", "[IPv6]:PORT" strings; n == 0 uses /etc/resolv.conf.

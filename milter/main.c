@@ -32,6 +32,7 @@
 #include "callbacks.h"
 #include "config.h"
 #include "daemon.h"
+#include "gate.h"
 #include "log.h"
 #include "reload.h"
 #include "resolver.h"
@@ -185,6 +186,9 @@ int main(int argc, char **argv)
 		rc = EX_USAGE;
 		goto out;
 	}
+	/* As many sessions as the system allows; a share of the limit stays for DNS. */
+	rlim_t nofile = daemon_raise_nofile();
+	gate_init(nofile, daemon_fd_reserve(cfg->nservers));
 	if (o.pidfile && !(pidfile = absolute(o.pidfile))) {
 		report("out of memory");
 		rc = EX_OSERR;
@@ -218,6 +222,10 @@ int main(int argc, char **argv)
 		rc = EX_OSERR;
 		goto out;
 	}
+	/* libmilter waits this long for the MTA's next command (and to write a reply) before it
+	 * closes the session; its own default is 7210 s.  See milter.timeout in mxsane.conf(5)
+	 * for why it cannot be as short as the MTA's wait for us. */
+	smfi_settimeout((int)cfg->milter_timeout);
 	if (milter_socket_open(spec, o.user && geteuid() == 0, uid, gid, err, sizeof(err)) < 0) {
 		report("%s", err);
 		rc = EX_UNAVAILABLE;
@@ -251,8 +259,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	log_msg(LOG_INFO, "mxsane-milter %s listening on %s, configuration %s", MXSANE_VERSION,
-	        spec, defaults ? "built-in defaults" : conf_path);
+	log_msg(LOG_INFO,
+	        "mxsane-milter %s listening on %s, configuration %s, timeout %u s, open file "
+	        "limit %llu (MTA connections refused from descriptor %u on)",
+	        MXSANE_VERSION, spec, defaults ? "built-in defaults" : conf_path,
+	        cfg->milter_timeout, (unsigned long long)nofile, gate_ceiling());
 	if (defaults)
 		log_msg(LOG_INFO, "%s does not exist: running with built-in defaults",
 		        CONFIG_DEFAULT_PATH);

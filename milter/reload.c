@@ -14,6 +14,8 @@
 
 #include "bridge.h"
 #include "config.h"
+#include "daemon.h"
+#include "gate.h"
 #include "log.h"
 
 static pthread_t g_thread;
@@ -51,6 +53,7 @@ static void reload(void)
 		        "restarted",
 		        cfg->milter_socket, g_socket);
 	log_msg(LOG_INFO, "reload: %s is valid, switching to it", path);
+	gate_set_reserve(daemon_fd_reserve(cfg->nservers)); /* the servers may have changed */
 	bridge_reconfigure(g_bridge, cfg);
 }
 

@@ -51,6 +51,8 @@ struct app {
 	int sigfd;
 	bool stopping;
 	bool pid_written;
+	rlim_t nofile;     /* open file limit (soft) */
+	unsigned base_fds; /* descriptors open before the first client */
 };
 
 static void usage(FILE *f)
@@ -89,20 +91,32 @@ static int fail_start(const struct app *a, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Up to the hard limit, so that thousands of connections fit. */
-static void raise_nofile(rlim_t *now)
+/* How many client connections the open file limit leaves room for, with the servers of cfg:
+ * the limit, less what was open before the first client (base_fds), less the reserve. */
+static unsigned fd_room(const struct app *a, const struct config *cfg)
 {
-	struct rlimit rl;
-	*now = 0;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1048576 : rl.rlim_max;
-		struct rlimit n = {want, rl.rlim_max};
-		if (setrlimit(RLIMIT_NOFILE, &n) == 0)
-			rl.rlim_cur = want;
-	}
-	*now = rl.rlim_cur;
+	rlim_t keep = (rlim_t)a->base_fds + daemon_fd_reserve(cfg->nservers);
+	if (a->nofile <= keep)
+		return 1; /* one client at a time, rather than none */
+	rlim_t room = a->nofile - keep;
+	return room > 1000000 ? 1000000u : (unsigned)room;
+}
+
+/* Tell the server its cap; warn when policy.max_connections does not fit. */
+static void apply_max_connections(struct app *a, const struct config *cfg)
+{
+	if (!a->nofile)
+		return; /* the limit is unknown: policy.max_connections alone */
+	unsigned room = fd_room(a, cfg);
+	if (!a->stdio && room < cfg->policy_max_connections)
+		log_msg(LOG_WARNING,
+		        "policy.max_connections (%u) does not fit the open file limit (%llu): "
+		        "at most %u connections are accepted, %u descriptors are kept for DNS "
+		        "queries, the log and the listening socket; raise the limit "
+		        "(systemd LimitNOFILE=, ulimit -n) or lower policy.max_connections",
+		        cfg->policy_max_connections, (unsigned long long)a->nofile, room,
+		        a->base_fds + daemon_fd_reserve(cfg->nservers));
+	server_set_fd_room(a->srv, room, (unsigned long long)a->nofile);
 }
 
 static struct config *load_config(struct app *a, char *err, size_t errlen)
@@ -165,6 +179,7 @@ static void reload(struct app *a)
 	if (n->log_facility != a->cfg->log_facility)
 		log_msg(LOG_WARNING, "reload: log.facility changes take effect after a restart");
 	server_set_limits(a->srv, n->policy_idle_timeout, n->policy_max_connections);
+	apply_max_connections(a, n);
 	log_set_format(n->log_format);
 	config_unref(a->cfg);
 	a->cfg = n;
@@ -229,7 +244,6 @@ static int run(struct app *a)
 	char err[1024];
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
-	rlim_t nofile;
 	int rc = EX_OK;
 
 	log_open(PROG, a->foreground, a->cfg->log_facility);
@@ -241,12 +255,7 @@ static int run(struct app *a)
 	if (a->user && geteuid() == 0 &&
 	    daemon_lookup_user(a->user, &uid, &gid, err, sizeof(err)) < 0)
 		return fail_start(a, EX_USAGE, "-u %s: %s", a->user, err);
-	raise_nofile(&nofile);
-	if (!a->stdio && nofile && nofile < (rlim_t)a->cfg->policy_max_connections + 64)
-		log_msg(LOG_WARNING,
-		        "open file limit %llu is below policy.max_connections (%u) + 64: "
-		        "connections beyond the limit will be refused",
-		        (unsigned long long)nofile, a->cfg->policy_max_connections);
+	a->nofile = daemon_raise_nofile();
 
 	if (resolver_library_init() != 0)
 		return fail_start(a, EX_OSERR, "cannot initialise c-ares");
@@ -286,6 +295,11 @@ static int run(struct app *a)
 	if (!a->srv)
 		return fail_start(a, EX_OSERR, "out of memory");
 	server_set_limits(a->srv, a->cfg->policy_idle_timeout, a->cfg->policy_max_connections);
+	/* Everything but the clients is open by now (the recursion probe's sockets may be too:
+	 * they are in the reserve, so counting them as well errs on the safe side). */
+	int open_now = daemon_fds_open();
+	a->base_fds = open_now > 0 ? (unsigned)open_now : 16;
+	apply_max_connections(a, a->cfg);
 	server_set_done(a->srv, on_done, a);
 	if (a->stdio) {
 		if (server_add_stdio(a->srv, STDIN_FILENO, STDOUT_FILENO) < 0)
@@ -300,7 +314,7 @@ static int run(struct app *a)
 		        a->la.text, a->conf_path ? a->conf_path : "built-in defaults",
 		        a->cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
 		        a->cfg->policy_idle_timeout, a->cfg->policy_max_connections,
-		        (unsigned long long)nofile);
+		        (unsigned long long)a->nofile);
 	}
 
 	/* The decision lines of one loop iteration (often dozens of requests under load) go

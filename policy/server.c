@@ -91,6 +91,8 @@ struct server {
 	size_t nconns;
 	unsigned idle_ms;
 	unsigned max_conns;
+	unsigned fd_room; /* 0: none; else at most this many (open file limit less reserve) */
+	unsigned long long nofile;
 	bool shutting;
 	bool stdio_mode;
 	struct ev_timer *grace_timer;
@@ -765,6 +767,17 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			log_refusal(s, peer, why);
 			continue;
 		}
+		if (s->fd_room && s->nconns >= s->fd_room) {
+			char why[192];
+			close(cfd);
+			s->st.refused++;
+			snprintf(why, sizeof(why),
+			         "%zu connections open, all the open file limit (%llu) allows: the "
+			         "other descriptors are kept for DNS queries",
+			         s->nconns, s->nofile);
+			log_refusal(s, peer, why);
+			continue;
+		}
 		if (!conn_new(s, cfd, cfd, false, peer)) {
 			log_msg(LOG_ERR, "client %s: out of memory; closing", peer);
 			close(cfd);
@@ -816,6 +829,12 @@ void server_set_limits(struct server *s, unsigned idle_timeout_s, unsigned max_c
 			c->timer = NULL;
 			conn_arm(c);
 		}
+}
+
+void server_set_fd_room(struct server *s, unsigned room, unsigned long long nofile)
+{
+	s->fd_room = room;
+	s->nofile = nofile;
 }
 
 int server_add_listener(struct server *s, int fd, const char *name)

@@ -10,7 +10,10 @@
  * Bounds per connection: one request as in request.h; at most SERVER_BACKLOG_MAX bytes read
  * ahead while a check runs (reading pauses beyond); at most SERVER_OUTPUT_MAX bytes of replies
  * waiting for a client that does not read (no further request is processed beyond).
- * Bound on connections: policy.max_connections; more are accepted and closed at once.
+ * Bound on connections: policy.max_connections, and the room the open file limit leaves
+ * (server_set_fd_room); more are accepted and closed at once.  When the process is out of
+ * descriptors all the same, a spare descriptor kept for the purpose is closed to accept the
+ * newcomer and close it, so that it learns at once and the listener does not spin.
  *
  * All functions run in the loop's thread.  The server never exits the process.
  */
@@ -30,7 +33,7 @@ struct server;
 struct server_stats {
 	size_t open;          /* connections open now */
 	uint64_t accepted;    /* connections served */
-	uint64_t refused;     /* closed at once: over policy.max_connections or out of fds */
+	uint64_t refused;     /* closed at once: over either bound, or out of fds */
 	uint64_t requests;    /* requests answered */
 	uint64_t malformed;   /* connections closed for a malformed request */
 	uint64_t idle_closed; /* connections closed by the idle timeout */
@@ -47,6 +50,11 @@ void server_free(struct server *s);
  * traffic, and a request must be complete within this long of its first byte.  Applies at
  * once to open connections too. */
 void server_set_limits(struct server *s, unsigned idle_timeout_s, unsigned max_connections);
+
+/* At most room connections, whatever policy.max_connections says: the open file limit
+ * (nofile, for the log) less the descriptors the process keeps for DNS and itself.  0: no
+ * such bound (the default). */
+void server_set_fd_room(struct server *s, unsigned room, unsigned long long nofile);
 
 /* Accept connections on a listening descriptor (non-blocking).  name: for logs.  0 or -1. */
 int server_add_listener(struct server *s, int fd, const char *name);

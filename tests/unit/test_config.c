@@ -135,6 +135,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->log_format, b->log_format);
 	assert_int_equal(a->log_facility, b->log_facility);
 	assert_string_equal(a->milter_socket, b->milter_socket);
+	assert_int_equal(a->milter_timeout, b->milter_timeout);
 	assert_string_equal(a->policy_listen, b->policy_listen);
 	assert_int_equal(a->policy_idle_timeout, b->policy_idle_timeout);
 	assert_int_equal(a->policy_max_connections, b->policy_max_connections);
@@ -195,6 +196,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d->log_format, LOG_FORMAT_KV);
 	assert_int_equal(d->log_facility, LOG_MAIL);
 	assert_string_equal(d->milter_socket, "inet:8895@127.0.0.1");
+	assert_int_equal(d->milter_timeout, 600);
 	assert_string_equal(d->policy_listen, "inet:127.0.0.1:10045");
 	assert_int_equal(d->policy_idle_timeout, 300);
 	assert_int_equal(d->policy_max_connections, 20000);
@@ -263,7 +265,8 @@ static void test_every_key(void **state)
 	        "};\n"
 	        "mode = \"monitor\";\n"
 	        "log = { format = \"json\"; facility = \"local7\"; };\n"
-	        "milter = { socket = \"unix:/var/spool/postfix/mxsane/milter.sock\"; };\n"
+	        "milter = { socket = \"unix:/var/spool/postfix/mxsane/milter.sock\"; timeout = "
+	        "45; };\n"
 	        "policy = { listen = \"inet:[::1]:10046\"; idle_timeout = 60;\n"
 	        "           max_connections = 5000; };\n"
 	        "resilience = { on_dns_outage = \"accept\"; outage_ratio = 0.25;\n"
@@ -316,6 +319,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c->log_format, LOG_FORMAT_JSON);
 	assert_int_equal(c->log_facility, LOG_LOCAL7);
 	assert_string_equal(c->milter_socket, "unix:/var/spool/postfix/mxsane/milter.sock");
+	assert_int_equal(c->milter_timeout, 45);
 	assert_string_equal(c->policy_listen, "inet:[::1]:10046");
 	assert_int_equal(c->policy_idle_timeout, 60);
 	assert_int_equal(c->policy_max_connections, 5000);
@@ -479,8 +483,8 @@ static void test_unknown_keys(void **state)
 	expect_error("skip = {\n senders = [ ]; };\n", 2, "unknown setting 'skip.senders'");
 	expect_error("log = { format = \"kv\";\n extra = { a = 1; }; };\n", 2,
 	             "unknown setting 'log.extra'");
-	expect_error("milter = { socket = \"inet:1@127.0.0.1\";\n timeout = 5; };\n", 2,
-	             "unknown setting 'milter.timeout'");
+	expect_error("milter = { socket = \"inet:1@127.0.0.1\";\n backlog = 5; };\n", 2,
+	             "unknown setting 'milter.backlog'");
 	expect_error("policy = {\n spawn = true; };\n", 2, "unknown setting 'policy.spawn'");
 	expect_error("resilience = {\n ratio = 0.5; };\n", 2, "unknown setting 'resilience.ratio'");
 	expect_error("Mode = \"enforce\";\n", 1, "unknown setting 'Mode'");
@@ -556,6 +560,7 @@ static void test_ranges(void **state)
 	        {"cache", "min_ttl", 0, 2147483647, " max_ttl = 2147483647;"},
 	        {"cache", "max_ttl", 0, 2147483647, ""},
 	        {"cache", "error_ttl", 0, 300, ""},
+	        {"milter", "timeout", 1, 86400, ""},
 	        {"policy", "idle_timeout", 1, 86400, ""},
 	        {"policy", "max_connections", 1, 1000000, ""},
 	        {"resilience", "outage_window", 10, 100000, ""},
