@@ -41,7 +41,7 @@ struct chan {
 
 struct resolver {
 	struct evloop *loop;
-	struct chan udp;                   /* every query starts here */
+	struct chan udp;                    /* every query starts here */
 	struct chan *tcp[TCP_CHANNELS_MAX]; /* tcp[0..ntcp-1]: made on the first truncation */
 	size_t ntcp;
 	char *servers_csv; /* NULL: /etc/resolv.conf; for the TCP channels */
@@ -448,7 +448,8 @@ struct resolver_probe *resolver_probe_start(struct evloop *loop, char *const *se
 	for (size_t i = 0; i < n; i++) {
 		struct probe_server *ps = &p->s[p->n];
 		char err[160];
-		/* NOCHECKRESP: a REFUSED reply is handed over, with the header to judge */
+		/* NOCHECKRESP: a REFUSED reply is handed over, with the header to judge; the
+		 * header of a truncated reply (truncation is ignored here) tells RA as well */
 		ps->r = resolver_new_flags(loop, &servers[i], 1, budget_ms, ARES_FLAG_NOCHECKRESP,
 					   err, sizeof(err));
 		if (!ps->r)
