@@ -14,7 +14,9 @@
 #      full answer over TCP after 100 ms): all 20 DUNNO - TCP lookups do not share fate with
 #      each other either;
 #   and the trunc requests themselves stay 451 4.4.3, with resets seen by faultdns during
-#   each phase (so the good checks really ran next to them).
+#   each phase (so the good checks really ran next to them);
+#   C. then 40 truncated lookups at once (more than the 32 TCP channels the resolver keeps):
+#      all DUNNO.
 . "$(dirname "$0")/../lib/common.sh"
 . "$MXS_TOP/tests/lib/dns.sh"
 
@@ -132,6 +134,29 @@ print("# hammer: %d trunc requests, %d got 451 4.4.3" % (hammer["asked"], hammer
 say(hammer["asked"] > 0 and hammer["tempfail"] == hammer["asked"],
     "every trunc request got 451 4.4.3 (%d)" % hammer["asked"],
     "%d of %d, others: %r" % (hammer["tempfail"], hammer["asked"], hammer["other"]))
+
+# C. more TCP lookups at once than the resolver keeps TCP channels (32): the surplus shares
+#    channels, and every one is still answered
+res = {}
+def big(i):
+    try:
+        rep, _ = Conn().ask("v@mx%d-slow300.fault.test" % (60 + i))
+    except OSError as e:
+        rep = "socket error %s" % e
+    res[i] = rep
+ths = [threading.Thread(target=big, args=(i,)) for i in range(40)]
+for t in ths:
+    t.start()
+for t in ths:
+    t.join()
+bad = ["%d: %r" % kv for kv in sorted(res.items()) if kv[1] != "action=DUNNO"]
+say(not bad, "C, 40 truncated lookups at once (more than 32 TCP channels), all DUNNO",
+    "%d failed, first: %s" % (len(bad), bad[0][:240] if bad else ""))
+with open(flog, errors="replace") as f:
+    peers = {l.split()[2] for l in f if l.startswith("faultdns: tcp ") and "-slow300." in l}
+print("# C: 40 lookups over TCP on %d connections" % len(peers))
+say(0 < len(peers) <= 32, "C, at most 32 TCP connections at once (%d)" % len(peers),
+    "%d" % len(peers))
 EOPY
 
 while IFS= read -r line; do
