@@ -3,8 +3,15 @@
  *
  * Asks the configured servers directly (never /etc/hosts, no search list).  c-ares' own
  * retry timing is bounded by the configured budget: per-try timeout = budget / 4, three
- * tries; the caller (engine) enforces the overall deadline of a verdict on top.  Truncated
- * UDP answers are retried over TCP by c-ares (EDNS stays off).
+ * tries; the caller (engine) enforces the overall deadline of a verdict on top.
+ *
+ * Queries go over UDP (EDNS stays off).  A truncated answer is asked again over TCP by the
+ * resolver itself, on a c-ares channel that carries only that query while it runs: c-ares
+ * 1.18 answers a reset TCP connection by retrying every query of the channel, so one domain
+ * whose TCP answers end in resets would otherwise fail the unrelated lookups in flight.  The
+ * caller still sees one query, one callback; the TCP try adds at most its own c-ares tries
+ * (the engine's deadline still bounds the verdict).  At most 32 TCP channels exist; past that,
+ * TCP queries share them.
  * One resolver belongs to one evloop thread.
  */
 #ifndef MXSANE_RESOLVER_H
@@ -31,16 +38,18 @@ typedef void (*resolver_cb)(void *arg, int status, const uint8_t *abuf, size_t a
  * On failure returns NULL with a reason in err. */
 struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t n,
 			      unsigned budget_ms, char *err, size_t errlen);
-/* Callbacks of pending queries run with ARES_EDESTRUCTION.  Accepts NULL. */
+/* Callbacks of pending queries (UDP or TCP) run with ARES_EDESTRUCTION.  Accepts NULL. */
 void resolver_free(struct resolver *r);
 
 /* Start a query (class IN).  The callback runs later from the evloop, never from inside
- * this call... except when c-ares fails the query immediately (then it runs at once). */
+ * this call... except when c-ares fails the query immediately, or r is being freed (then it
+ * runs at once, with ARES_EDESTRUCTION for the latter). */
 void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolver_cb cb,
 		    void *arg);
 
 size_t resolver_pending(const struct resolver *r);
-/* Queries sent so far (for statistics and benchmarks). */
+/* Queries sent so far, a truncated one asked again over TCP counting twice (for statistics
+ * and benchmarks). */
 uint64_t resolver_sent(const struct resolver *r);
 
 /*

@@ -15,6 +15,7 @@ by the first label of the query name (case-insensitive):
   slow<MS>                          the "ok" answer after MS milliseconds (slow5000)
   mx<N>                             N (1..500) MX records to good-NNN.fault.test; TC=1 over UDP
                                     when it does not fit (512 bytes, or the EDNS size), full over TCP
+  mx<N>-slow<MS>                    the same, each answer (UDP and TCP) sent after MS milliseconds
   cnameloop, cnameloop-b            CNAME to each other
   chain<N>                          N CNAME hops: chain<N> -> chain<N>-<N-1> -> ... -> chain<N>-1
                                     -> ok.fault.test
@@ -236,10 +237,12 @@ def plan_for(qname, qtype):
         p = ok_answer(qname, qtype)
         p.delay_ms = min(int(m.group(1)), MAX_SLOW_MS)
         return label, p
-    m = re.fullmatch(r"mx(\d+)", label)
+    m = re.fullmatch(r"mx(\d+)(?:-slow(\d+))?", label)
     if m and 1 <= int(m.group(1)) <= MAX_MX:
         n = int(m.group(1))
-        return label, mx_set(qname, qtype, [(i, fq("good-%03d" % i)) for i in range(n)])
+        p = mx_set(qname, qtype, [(i, fq("good-%03d" % i)) for i in range(n)])
+        p.delay_ms = min(int(m.group(2) or 0), MAX_SLOW_MS)
+        return label, p
     if label == "cnameloop":
         return label, cname(qname, fq("cnameloop-b"))
     if label == "cnameloop-b":
