@@ -412,6 +412,7 @@ int main(int argc, char **argv)
 		return server ? EX_USAGE_ : EX_CONFIG_;
 	}
 	engine_set_wait_all(e, true);
+	uint64_t probe_end = evloop_update_time(loop) + cfg->timeout_ms;
 
 	bool any_reject = false, any_temp = false;
 	for (int i = optind; i < argc; i++) {
@@ -435,10 +436,13 @@ int main(int argc, char **argv)
 		else if (j.action == ACT_TEMPFAIL)
 			any_temp = true;
 	}
-	/* the warning about a server that does not recurse is printed before the program ends */
-	while (engine_probe_pending(e))
-		if (evloop_run_once(loop, -1) < 0)
+	/* the warning about a server that does not recurse is printed before the program ends;
+	 * it was asked when the engine started, and is not waited for beyond one budget from then */
+	while (engine_probe_pending(e)) {
+		uint64_t now = evloop_update_time(loop);
+		if (now >= probe_end || evloop_run_once(loop, (int)(probe_end - now)) < 0)
 			break;
+	}
 	engine_free(e);
 	evloop_free(loop);
 	config_unref(cfg);
