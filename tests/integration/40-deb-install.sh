@@ -100,6 +100,17 @@ fi
 # ---- install.  From here on the EXIT trap purges the package again (stopping the daemons
 # first: userdel refuses a user that still runs processes).
 MILTER_PID= POLICY_PID= HOSTSOCK=
+# dpkg ARGS...: dpkg, waiting (max 120 s) while another package manager on the machine holds
+# its lock (an apt-get run elsewhere is not this test's failure)
+dpkg_locked() {
+	local out i
+	for i in $(seq 120); do
+		out=$(dpkg "$@" 2>&1) && { printf '%s\n' "$out"; return 0; }
+		case $out in *"lock"*) sleep 1 ;; *) printf '%s\n' "$out"; return 1 ;; esac
+	done
+	printf '%s\n' "$out"
+	return 1
+}
 purge_if_installed() {
 	[ -n "$MILTER_PID" ] && stop_pid "$MILTER_PID"
 	[ -n "$POLICY_PID" ] && stop_pid "$POLICY_PID"
@@ -109,7 +120,7 @@ purge_if_installed() {
 	fi
 	if dpkg-query -W -f='${Status}' mxsane 2>/dev/null | grep -q 'installed$'; then
 		echo "# EXIT: dpkg --purge mxsane" >&2
-		dpkg --purge mxsane >&2
+		dpkg_locked --purge mxsane >&2
 	fi
 	return 0
 }
@@ -117,7 +128,7 @@ at_cleanup purge_if_installed
 
 SPOOL_EXISTED=0
 [ -d /var/spool/postfix ] && SPOOL_EXISTED=1
-if ! out=$(dpkg -i "$DEB" 2>&1); then
+if ! out=$(dpkg_locked -i "$DEB"); then
 	not_ok "dpkg -i" "$out"
 	finish
 fi
@@ -310,7 +321,7 @@ POLICY_PID=
 umount "$HOSTSOCK" && rmdir "$HOSTSOCK"
 HOSTSOCK=
 
-if out=$(dpkg --purge mxsane 2>&1); then ok "dpkg --purge mxsane"; else not_ok "dpkg --purge mxsane" "$out"; fi
+if out=$(dpkg_locked --purge mxsane); then ok "dpkg --purge mxsane"; else not_ok "dpkg --purge mxsane" "$out"; fi
 assert_eq "package gone" "not-installed" \
 	"$(dpkg-query -W -f='${db:Status-Status}' mxsane 2>/dev/null || echo not-installed)"
 getent passwd mxsane >/dev/null && not_ok "user mxsane removed" "still there" || ok "user mxsane removed"
