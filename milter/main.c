@@ -71,19 +71,36 @@ static void usage(FILE *f)
 	        CONFIG_DEFAULT_PATH);
 }
 
-/* Report an error where someone will see it: stderr until detached, and the log. */
+/* Say it where someone will see it: stderr until detached, and the log. */
+static void vsay(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void vsay(int prio, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (g_logging)
+		log_msg(prio, "%s", msg);
+	if (g_stderr_open && (!g_logging || !g_foreground))
+		fprintf(stderr, "mxsane-milter: %s\n", msg);
+}
+
+/* An error (stderr until detached, and the log). */
 static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void report(const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsay(LOG_ERR, fmt, ap);
 	va_end(ap);
-	if (g_logging)
-		log_msg(LOG_ERR, "%s", msg);
-	if (g_stderr_open && (!g_logging || !g_foreground))
-		fprintf(stderr, "mxsane-milter: %s\n", msg);
+}
+
+/* A warning, seen the same way. */
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(LOG_WARNING, fmt, ap);
+	va_end(ap);
 }
 
 /* An absolute copy of path (the daemon changes to / when it detaches). */
@@ -299,6 +316,13 @@ int main(int argc, char **argv)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
+	/* Whoever can connect to the socket speaks to libmilter, which trusts its peer: one
+	 * malformed macro packet kills a worker and the sessions on it (docs/robustness.md). */
+	if (milter_socket_exposed(spec))
+		warn("WARNING: socket %s accepts connections from other machines: anyone who can "
+		     "reach it can make the milter drop the sessions in progress; use a unix socket "
+		     "(created mode 0660) or a loopback address, or firewall the port",
+		     spec);
 	if (o.user && daemon_drop_privileges(o.user, err, sizeof(err)) < 0) {
 		report("-u %s: %s", o.user, err);
 		rc = EX_OSERR;
