@@ -183,8 +183,9 @@ static int worker_main(void *arg)
 	if (pthread_attr_init(&ta) == 0) {
 		if (pthread_attr_setstacksize(&ta, MILTER_THREAD_STACK) != 0 ||
 		    pthread_setattr_default_np(&ta) != 0)
-			log_msg(LOG_WARNING, "cannot set the connection threads' stack size: keeping "
-			                     "the default");
+			log_msg(LOG_WARNING,
+			        "cannot set the connection threads' stack size: keeping "
+			        "the default");
 		pthread_attr_destroy(&ta);
 	}
 	if (smfi_main() != MI_SUCCESS) {
@@ -320,8 +321,8 @@ int main(int argc, char **argv)
 	 * malformed macro packet kills a worker and the sessions on it (docs/robustness.md). */
 	if (milter_socket_exposed(spec))
 		warn("WARNING: socket %s accepts connections from other machines: anyone who can "
-		     "reach it can make the milter drop the sessions in progress; use a unix socket "
-		     "(created mode 0660) or a loopback address, or firewall the port",
+		     "reach it can make the milter drop the sessions in progress; use a unix "
+		     "socket (created mode 0660) or a loopback address, or firewall the port",
 		     spec);
 	if (o.user && daemon_drop_privileges(o.user, err, sizeof(err)) < 0) {
 		report("-u %s: %s", o.user, err);
@@ -349,9 +350,8 @@ int main(int argc, char **argv)
 	if (defaults)
 		log_msg(LOG_INFO, "%s does not exist: running with built-in defaults",
 		        CONFIG_DEFAULT_PATH);
-	struct worker_ctx w = {.cfg = config_ref(cfg),
-	                       .conf_path = conf_path,
-	                       .socket = o.socket ? NULL : spec};
+	struct worker_ctx w = {
+	        .cfg = config_ref(cfg), .conf_path = conf_path, .socket = o.socket ? NULL : spec};
 	struct supervise_ops ops = {.worker = worker_main, .reload = supervisor_reload, .arg = &w};
 	rc = supervise(&ops);
 	config_unref(w.cfg);

@@ -51,8 +51,8 @@ static void reload(void)
 
 	struct config *cfg = reload_load(g_path, &missing, err, sizeof(err));
 	if (!cfg) {
-		log_msg(missing ? LOG_WARNING : LOG_ERR, "reload: %s: keeping the configuration in use",
-		        err);
+		log_msg(missing ? LOG_WARNING : LOG_ERR,
+		        "reload: %s: keeping the configuration in use", err);
 		return;
 	}
 	if (cfg->milter_socket && g_socket && strcmp(cfg->milter_socket, g_socket) != 0)

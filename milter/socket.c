@@ -118,7 +118,8 @@ static bool loopback(const struct sockaddr *sa)
 		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
 	}
 	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		const struct in6_addr *a =
+		        &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_LOOPBACK(a))
 			return true;
 		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;

@@ -72,7 +72,8 @@ int supervise(const struct supervise_ops *ops)
 				started = now;
 				worker = start_worker(ops, &chld);
 				if (worker > 0 && restarts)
-					log_msg(LOG_WARNING, "worker process %ld started (restart %lu)",
+					log_msg(LOG_WARNING,
+					        "worker process %ld started (restart %lu)",
 					        (long)worker, restarts);
 				if (worker < 0)
 					wait_ms = 1000;
@@ -115,8 +116,10 @@ int supervise(const struct supervise_ops *ops)
 			if (WIFSIGNALED(status) && !stopping) {
 				restarts++;
 				log_msg(LOG_ERR,
-				        "worker process %ld killed by signal %d (%s) after %lld ms: the "
-				        "MTA applies its milter_default_action to the sessions it had "
+				        "worker process %ld killed by signal %d (%s) after %lld "
+				        "ms: the "
+				        "MTA applies its milter_default_action to the sessions it "
+				        "had "
 				        "open; starting a new one",
 				        (long)pid, WTERMSIG(status), strsignal(WTERMSIG(status)),
 				        now_ms() - started);
@@ -126,11 +129,13 @@ int supervise(const struct supervise_ops *ops)
 				rc = WEXITSTATUS(status);
 				if (!stopping)
 					log_msg(rc == EX_OK ? LOG_INFO : LOG_ERR,
-					        "worker process %ld exited with status %d: stopping", (long)pid,
-					        rc);
+					        "worker process %ld exited with status %d: "
+					        "stopping",
+					        (long)pid, rc);
 			} else {
 				rc = EX_SOFTWARE;
-				log_msg(LOG_ERR, "worker process %ld killed by signal %d while stopping",
+				log_msg(LOG_ERR,
+				        "worker process %ld killed by signal %d while stopping",
 				        (long)pid, WTERMSIG(status));
 			}
 			stopping = true;
