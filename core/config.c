@@ -1287,7 +1287,9 @@ struct config *config_defaults(void)
 	c->outage_ratio = 0.5;
 	c->outage_window = 100;
 	c->milter_timeout = 600;
-	c->milter_socket = strdup("inet:8895@127.0.0.1");
+	/* a unix socket (created mode 0660): only the MTA's group can speak to libmilter,
+	 * which trusts its peer (docs/robustness.md); the path is inside Debian's Postfix chroot */
+	c->milter_socket = strdup("unix:/var/spool/postfix/mxsane/milter.sock");
 	c->policy_listen = strdup("inet:127.0.0.1:10045");
 	if (!c->milter_socket || !c->policy_listen)
 		goto fail;

@@ -57,7 +57,7 @@ struct config {
 	enum log_format log_format;
 	int log_facility; /* LOG_MAIL, LOG_LOCAL0.. */
 
-	/* milter = { socket = "inet:8895@127.0.0.1"; timeout = 600; }; */
+	/* milter = { socket = "unix:/var/spool/postfix/mxsane/milter.sock"; timeout = 600; }; */
 	char *milter_socket;
 	unsigned milter_timeout; /* seconds, 1..86400, default 600: smfi_settimeout */
 	/* policy = { listen = "inet:127.0.0.1:10045"; idle_timeout = 300; max_connections; }; */

@@ -235,11 +235,18 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 	deadline_after(&deadline, bridge_budget_ms(g_bridge) + CALLBACK_WAIT_MARGIN_MS);
 	bridge_check(g_bridge, &rq, &deadline, &ans);
 	milter_reply_from_answer(&ans, &r);
-	if (r.what == MV_CONTINUE && ans.header[0] && !conn_add_header(c, ans.header))
+	/* Once per message: with thousands of recipients past the cap, a line each would
+	 * flood the log (each decision is logged anyway). */
+	if (r.what == MV_CONTINUE && ans.header[0] && !conn_add_header(c, ans.header) &&
+	    !c->headers_dropped) {
+		char qid[128];
+		log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
 		log_msg(LOG_WARNING,
-		        "cannot keep header \"X-MXSane: %s\" (out of memory or more "
-		        "than %d)",
-		        ans.header, CONN_MAX_HEADERS);
+		        "queue_id=%s: cannot keep header \"X-MXSane: %s\" (out of memory or more "
+		        "than %d): it and any further ones are left out of this message",
+		        qid, ans.header, CONN_MAX_HEADERS);
+		c->headers_dropped = true;
+	}
 	if (role == ROLE_RECIPIENT && c->local_submission)
 		return local_recipient(c, &r, address);
 	return tell(ctx, &r);

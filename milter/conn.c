@@ -21,6 +21,7 @@ void conn_reset_message(struct conn *c)
 	for (size_t i = 0; i < c->nheaders; i++)
 		free(c->headers[i]);
 	c->nheaders = 0;
+	c->headers_dropped = false;
 	c->rcpt_accepted = false;
 	c->held.what = MV_CONTINUE;
 }

@@ -33,6 +33,7 @@ struct conn {
 	bool authenticated;
 	char *headers[CONN_MAX_HEADERS];
 	size_t nheaders;
+	bool headers_dropped; /* a header could not be kept (logged once per message) */
 	/* locally submitted mail: recipient refusals wait for DATA (callbacks.c) */
 	bool rcpt_accepted;       /* some recipient was let through */
 	struct milter_reply held; /* the first refused recipient's reply; MV_CONTINUE: none */

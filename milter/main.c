@@ -6,10 +6,13 @@
  *
  * This file is the process: options, configuration, socket, privileges, threads, signals.
  * Start-up order: load the configuration; refuse root without -u; block the signals every
- * thread must leave to the signal threads (before any thread exists); create the engine
- * (bridge_new); open the socket as root; drop privileges; detach; write the pid file; start
- * the engine thread and the SIGUSR1 thread; smfi_main() until SIGTERM.  Then stop the
- * engine thread (pending checks complete as tempfail) and remove the pid file.
+ * thread must leave to the signal threads (before any thread exists); check that the
+ * engine can be created (bridge_new); open the socket as root; drop privileges; detach;
+ * write the pid file; then supervise (supervise.h): the milter itself runs in a worker
+ * process, replaced at once if it dies, while this process keeps the socket.  The worker
+ * creates the engine, starts the engine thread and the SIGUSR1 thread and runs smfi_main()
+ * until SIGTERM, then stops the engine thread (pending checks complete as tempfail).  The
+ * supervisor removes the pid file and the socket last.
  *
  * Exit status: 0 ok, 64 usage, 69 socket or service failure, 71 system error, 78
  * configuration error.
@@ -37,6 +40,7 @@
 #include "reload.h"
 #include "resolver.h"
 #include "socket.h"
+#include "supervise.h"
 
 /* Stack of libmilter's connection threads (see main()). */
 #define MILTER_THREAD_STACK (512u * 1024u)
@@ -68,19 +72,36 @@ static void usage(FILE *f)
 	        CONFIG_DEFAULT_PATH);
 }
 
-/* Report an error where someone will see it: stderr until detached, and the log. */
+/* Say it where someone will see it: stderr until detached, and the log. */
+static void vsay(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void vsay(int prio, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (g_logging)
+		log_msg(prio, "%s", msg);
+	if (g_stderr_open && (!g_logging || !g_foreground))
+		fprintf(stderr, "mxsane-milter: %s\n", msg);
+}
+
+/* An error (stderr until detached, and the log). */
 static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void report(const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsay(LOG_ERR, fmt, ap);
 	va_end(ap);
-	if (g_logging)
-		log_msg(LOG_ERR, "%s", msg);
-	if (g_stderr_open && (!g_logging || !g_foreground))
-		fprintf(stderr, "mxsane-milter: %s\n", msg);
+}
+
+/* A warning, seen the same way. */
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(LOG_WARNING, fmt, ap);
+	va_end(ap);
 }
 
 /* An absolute copy of path (the daemon changes to / when it detaches). */
@@ -125,6 +146,76 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* What a worker process needs; cfg is the supervisor's current configuration. */
+struct worker_ctx {
+	struct config *cfg;
+	const char *conf_path; /* NULL: built-in defaults (reload reads the default path) */
+	const char *socket;    /* milter.socket in use, NULL when -p overrides it */
+};
+
+/* The milter proper, in a worker process (supervise.h): the engine, its thread, the
+ * SIGUSR1 thread and smfi_main() on the socket the supervisor opened.  Exit status. */
+static int worker_main(void *arg)
+{
+	struct worker_ctx *w = arg;
+	struct bridge *b;
+	char err[1024];
+	int rc = EX_OK;
+
+	b = bridge_new(w->cfg, err, sizeof(err));
+	if (!b) {
+		report("cannot create the engine: %s", err);
+		return EX_CONFIG;
+	}
+	callbacks_desc(b); /* registered by the supervisor; this points the callbacks at b */
+	if (bridge_start(b, err, sizeof(err)) < 0 ||
+	    reload_start(b, w->conf_path, w->socket, err, sizeof(err)) < 0) {
+		report("%s", err);
+		reload_stop();
+		bridge_free(b);
+		return EX_OSERR;
+	}
+	/* libmilter starts a thread per MTA connection (one per SMTP session for Postfix) with
+	 * default attributes: an 8 MiB stack each, of which glibc keeps only 40 MiB cached, so
+	 * beyond 5 concurrent sessions every connection paid an mmap, a munmap and fresh page
+	 * faults.  The callbacks need a few KiB (the checks themselves run on the engine
+	 * thread, started above with the usual size). */
+	pthread_attr_t ta;
+	if (pthread_attr_init(&ta) == 0) {
+		if (pthread_attr_setstacksize(&ta, MILTER_THREAD_STACK) != 0 ||
+		    pthread_setattr_default_np(&ta) != 0)
+			log_msg(LOG_WARNING,
+			        "cannot set the connection threads' stack size: keeping "
+			        "the default");
+		pthread_attr_destroy(&ta);
+	}
+	if (smfi_main() != MI_SUCCESS) {
+		report("the milter library stopped with an error (see the mail log)");
+		rc = EX_UNAVAILABLE;
+	}
+	reload_stop();
+	/* Pending checks complete (tempfail) and the engine thread ends.  After smfi_main()
+	 * returns, libmilter's workers may still serve open connections until the process
+	 * exits: the bridge stays allocated (reachable through the callbacks) and answers them
+	 * 451 4.3.0. */
+	bridge_stop(b);
+	return rc;
+}
+
+/* SIGUSR1 in the supervisor: the worker reloads (and logs) on its own; this keeps the same
+ * file for a worker started later, silently, and only when it is valid. */
+static void supervisor_reload(void *arg)
+{
+	struct worker_ctx *w = arg;
+	char err[1024];
+	bool missing;
+	struct config *cfg = reload_load(w->conf_path, &missing, err, sizeof(err));
+	if (cfg) {
+		config_unref(w->cfg);
+		w->cfg = cfg;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
@@ -132,7 +223,7 @@ int main(int argc, char **argv)
 	struct bridge *b = NULL;
 	char err[1024];
 	char *conf_path = NULL, *pidfile = NULL;
-	bool defaults = false, pid_written = false, served = false;
+	bool defaults = false, pid_written = false;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	int rc = EX_OK;
@@ -211,13 +302,16 @@ int main(int argc, char **argv)
 		rc = EX_OSERR;
 		goto out;
 	}
+	/* Each worker creates its own engine; this one only proves, before anything else
+	 * happens, that the configuration makes one. */
 	b = bridge_new(cfg, err, sizeof(err));
 	if (!b) {
 		report("cannot create the engine: %s", err);
 		rc = EX_CONFIG;
 		goto out;
 	}
-	if (smfi_register(*callbacks_desc(b)) != MI_SUCCESS) {
+	bridge_free(b);
+	if (smfi_register(*callbacks_desc(NULL)) != MI_SUCCESS) {
 		report("smfi_register failed");
 		rc = EX_OSERR;
 		goto out;
@@ -231,6 +325,13 @@ int main(int argc, char **argv)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
+	/* Whoever can connect to the socket speaks to libmilter, which trusts its peer: one
+	 * malformed macro packet kills a worker and the sessions on it (docs/robustness.md). */
+	if (milter_socket_exposed(spec))
+		warn("WARNING: socket %s accepts connections from other machines: anyone who can "
+		     "reach it can make the milter drop the sessions in progress; use a unix "
+		     "socket (created mode 0660) or a loopback address, or firewall the port",
+		     spec);
 	if (o.user && daemon_drop_privileges(o.user, err, sizeof(err)) < 0) {
 		report("-u %s: %s", o.user, err);
 		rc = EX_OSERR;
@@ -252,13 +353,6 @@ int main(int argc, char **argv)
 		}
 		pid_written = true;
 	}
-	if (bridge_start(b, err, sizeof(err)) < 0 ||
-	    reload_start(b, conf_path, o.socket ? NULL : spec, err, sizeof(err)) < 0) {
-		report("%s", err);
-		rc = EX_OSERR;
-		goto out;
-	}
-
 	log_msg(LOG_INFO,
 	        "mxsane-milter %s listening on %s, configuration %s, timeout %u s, open file "
 	        "limit %llu (MTA connections refused from descriptor %u on)",
@@ -267,35 +361,14 @@ int main(int argc, char **argv)
 	if (defaults)
 		log_msg(LOG_INFO, "%s does not exist: running with built-in defaults",
 		        CONFIG_DEFAULT_PATH);
-	/* libmilter starts a thread per MTA connection (one per SMTP session for Postfix) with
-	 * default attributes: an 8 MiB stack each, of which glibc keeps only 40 MiB cached, so
-	 * beyond 5 concurrent sessions every connection paid an mmap, a munmap and fresh page
-	 * faults.  The callbacks need a few KiB (the checks themselves run on the engine
-	 * thread, started above with the usual size). */
-	pthread_attr_t ta;
-	if (pthread_attr_init(&ta) == 0) {
-		if (pthread_attr_setstacksize(&ta, MILTER_THREAD_STACK) != 0 ||
-		    pthread_setattr_default_np(&ta) != 0)
-			log_msg(LOG_WARNING, "cannot set the connection threads' stack size: keeping "
-			                     "the default");
-		pthread_attr_destroy(&ta);
-	}
-	served = true;
-	if (smfi_main() != MI_SUCCESS) {
-		report("the milter library stopped with an error (see the mail log)");
-		rc = EX_UNAVAILABLE;
-	}
+	struct worker_ctx w = {
+	        .cfg = config_ref(cfg), .conf_path = conf_path, .socket = o.socket ? NULL : spec};
+	struct supervise_ops ops = {.worker = worker_main, .reload = supervisor_reload, .arg = &w};
+	rc = supervise(&ops);
+	config_unref(w.cfg);
 	log_msg(LOG_INFO, "stopping");
 
 out:
-	reload_stop();
-	/* Pending checks complete (tempfail) and the engine thread ends.  After smfi_main()
-	 * returns, libmilter's workers may still serve open connections until the process
-	 * exits: the bridge stays allocated (reachable through the callbacks) and answers them
-	 * 451 4.3.0. */
-	bridge_stop(b);
-	if (!served)
-		bridge_free(b);
 	config_unref(cfg);
 	milter_socket_cleanup();
 	if (pid_written)

@@ -31,20 +31,30 @@ void reload_signals(sigset_t *set)
 	sigaddset(set, SIGUSR2);
 }
 
+struct config *reload_load(const char *path, bool *missing, char *err, size_t errlen)
+{
+	const char *p = path ? path : CONFIG_DEFAULT_PATH;
+	struct stat st;
+
+	*missing = false;
+	if (!path && stat(p, &st) < 0 && errno == ENOENT) {
+		*missing = true;
+		snprintf(err, errlen, "%s does not exist", p);
+		return NULL;
+	}
+	return config_load(p, err, errlen);
+}
+
 static void reload(void)
 {
 	const char *path = g_path ? g_path : CONFIG_DEFAULT_PATH;
-	struct stat st;
 	char err[1024];
+	bool missing;
 
-	if (!g_path && stat(path, &st) < 0 && errno == ENOENT) {
-		log_msg(LOG_WARNING, "reload: %s does not exist: keeping the configuration in use",
-		        path);
-		return;
-	}
-	struct config *cfg = config_load(path, err, sizeof(err));
+	struct config *cfg = reload_load(g_path, &missing, err, sizeof(err));
 	if (!cfg) {
-		log_msg(LOG_ERR, "reload: %s: keeping the configuration in use", err);
+		log_msg(missing ? LOG_WARNING : LOG_ERR,
+		        "reload: %s: keeping the configuration in use", err);
 		return;
 	}
 	if (cfg->milter_socket && g_socket && strcmp(cfg->milter_socket, g_socket) != 0)

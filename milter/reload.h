@@ -13,9 +13,16 @@
 #define MXSANE_MILTER_RELOAD_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct bridge;
+struct config;
+
+/* Load and validate the file a reload reads: path (an explicit -c FILE), or NULL for
+ * CONFIG_DEFAULT_PATH.  The new configuration (caller unrefs), or NULL with err; *missing
+ * tells that the default file does not exist (built-in defaults stay). */
+struct config *reload_load(const char *path, bool *missing, char *err, size_t errlen);
 
 /* Add the signals this module waits for to set. */
 void reload_signals(sigset_t *set);

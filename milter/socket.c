@@ -3,10 +3,15 @@
  */
 #include "socket.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,4 +109,59 @@ void milter_socket_cleanup(void)
 		unlink(g_path);
 	free(g_path);
 	g_path = NULL;
+}
+
+static bool loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		        &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+	}
+	return false;
+}
+
+bool milter_socket_exposed(const char *spec)
+{
+	const char *rest, *at;
+	int family;
+	char host[256];
+
+	if (strncasecmp(spec, "inet:", 5) == 0) {
+		rest = spec + 5;
+		family = AF_INET;
+	} else if (strncasecmp(spec, "inet6:", 6) == 0) {
+		rest = spec + 6;
+		family = AF_INET6;
+	} else {
+		return false;
+	}
+	at = strchr(rest, '@');
+	if (!at || !at[1])
+		return true; /* libmilter binds INADDR_ANY / in6addr_any */
+	/* "[192.0.2.1]" / "[::1]": a numeric address in brackets, as libmilter takes it */
+	size_t n = strlen(at + 1);
+	const char *h = at + 1;
+	if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return true;
+	memcpy(host, h, n);
+	host[n] = '\0';
+
+	/* the first address, as libmilter's gethostbyname binds the first one */
+	struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM}, *ai;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return true; /* cannot tell: say so rather than stay silent */
+	bool exposed = !loopback(ai->ai_addr);
+	freeaddrinfo(ai);
+	return exposed;
 }

@@ -26,6 +26,11 @@ const char *milter_socket_path(const char *spec);
 int milter_socket_open(const char *spec, bool chown_to, uid_t uid, gid_t gid, char *err,
                        size_t errlen);
 
+/* True for an inet or inet6 spec that listens where other machines can connect: no host
+ * (libmilter binds every address), or a host whose address is not loopback.  False for
+ * unix sockets and loopback addresses (127.0.0.0/8, ::1). */
+bool milter_socket_exposed(const char *spec);
+
 /* Remove the unix socket this process created, if it is still the same file.  Safe to call
  * for inet sockets or when nothing was opened. */
 void milter_socket_cleanup(void);

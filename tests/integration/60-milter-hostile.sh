@@ -8,6 +8,8 @@
 #   - malformed addresses, as recipients and as senders: unbalanced angle brackets, square
 #     brackets and quotes, control characters, CR/LF inside, empty, only "<", only "@", invalid
 #     UTF-8, a 300-octet label, a domain over 255 octets, empty labels;
+#   - more warnings in one message than X-MXSane headers kept (32): the cap is logged once
+#     per message, not once per recipient past it;
 # and for all of it: never a crash (the process stays up and answers a normal session after
 # each step), never a 5xx unless the domain really is permanently unable to receive mail (null
 # MX, nonexistent), and every reply line on the wire well-formed: "[45]DD [45].D.D text", the
@@ -287,6 +289,26 @@ well_formed "hostile HELO names"
 alive "at the end"
 
 kill -0 "$MPID" 2>/dev/null && ok "the milter never exited" || not_ok "the milter never exited" "gone"
+
+# ---- more warnings than headers: the cap is logged once per message, not per recipient.
+# In monitor mode each nonexistent domain is a warning with its own X-MXSane header.
+echo "mode = \"monitor\";" >>"$CONF"
+start_on_free_port monitor "$MILTER" -f "${USER_ARGS[@]}" -c "$CONF" -p "inet:{PORT}@127.0.0.1" ||
+	{ not_ok "monitor-mode milter starts" "$(cat "$T_DIR/monitor.log")"; finish; }
+MONPORT=$BG_PORT
+for i in $(seq 1 200); do hex "<u@capnx-$i.mxs.test>"; echo; done >"$T_DIR/capped"
+capped=
+for m in 1 2; do
+	o=$(timeout -k 5 120 miltertest -s "$LUA" -D "sock=inet:$MONPORT@127.0.0.1" \
+		-D "rcptfile=$T_DIR/capped" -D "qid=CAP$m" 2>&1)
+	capped+="$(grep -c '^rcpt [0-9]* continue$' <<<"$o") $(grep '^eom' <<<"$o");"
+done
+assert_eq "200 warned recipients, twice: each let through, both messages completed" \
+	"200 eom continue;200 eom continue;" "$capped"
+assert_eq "header cap: one warning per message (2), not one per recipient past the cap" \
+	"2 CAP1 CAP2" "$(grep -c 'cannot keep header' "$T_DIR/monitor.log") $(grep -o \
+	'queue_id=CAP[0-9]*: cannot keep header' "$T_DIR/monitor.log" | cut -d= -f2 | cut -d: -f1 |
+	tr '\n' ' ' | sed 's/ $//')"
 if grep -qE 'Sanitizer|runtime error' "$T_DIR/milter.log"; then
 	not_ok "no sanitizer findings" "$(grep -m3 -E 'Sanitizer|runtime error' "$T_DIR/milter.log")"
 fi

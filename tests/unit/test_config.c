@@ -195,7 +195,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d->mode, MODE_ENFORCE);
 	assert_int_equal(d->log_format, LOG_FORMAT_KV);
 	assert_int_equal(d->log_facility, LOG_MAIL);
-	assert_string_equal(d->milter_socket, "inet:8895@127.0.0.1");
+	assert_string_equal(d->milter_socket, "unix:/var/spool/postfix/mxsane/milter.sock");
 	assert_int_equal(d->milter_timeout, 600);
 	assert_string_equal(d->policy_listen, "inet:127.0.0.1:10045");
 	assert_int_equal(d->policy_idle_timeout, 300);
