@@ -191,7 +191,7 @@ clean:
 
 -include $(shell find $(BUILD) -name '*.d' -type f -not -path '*/cache/*' 2>/dev/null)
 
-# ---- Debian package and demo (issue 5) ----
+# ---- Debian package and demo ----
 # `make deb`: mxsane_VERSION_ARCH.deb in build/deb, built with dpkg-buildpackage -us -uc -b
 # from a clean copy of the tree (packaging/debian becomes debian/ there), checked by lintian.
 # `make demo` (root, Debian 12): installs what is missing, builds, runs the sample domains
@@ -204,7 +204,7 @@ demo:
 	demo/run-demo
 
 # ---------------------------------------------------------------------------------------
-# bench: performance benchmarks of issue 6 (not part of `make check`).  Loopback only,
+# bench: performance benchmarks (not part of `make check`).  Loopback only,
 # bounded runs; see docs/benchmarks.md.  `make bench` runs everything (about 30 minutes);
 # `make bench BENCH_QUICK=1` a short pass (a minute or two) for iteration.  Results go to
 # $(BUILD)/bench/results/ (one directory per run, the summary table in results.md).
@@ -236,7 +236,7 @@ bench-deps: deps
 		$$(grep -v '^#' bench/packages.txt)
 
 # ---------------------------------------------------------------------------------------
-# soak: issue 7 requirement 6 (not part of `make check`).  SOAK_SECONDS (default 600) of
+# soak: a long run under steady load (not part of `make check`).  SOAK_SECONDS (default 600) of
 # mixed load with connection churn on mxsane-milter and mxsane-policyd at once, a reload
 # every 30 s on both; asserts no crash, every request answered, fds and RSS flat (slope).
 # Figures of a recorded run: docs/soak.md.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 11-check-faults.sh - mxsane-check against tests/tools/faultdns.py (issue 7, requirement 3):
+# 11-check-faults.sh - mxsane-check against tests/tools/faultdns.py:
 # every DNS fault gives dns_error (or the right verdict) within resolver.timeout_ms + 10 %
 # (+ 300 ms for starting the process), and a temporary failure is never answered with a 5xx.
 . "$(dirname "$0")/../lib/common.sh"

@@ -6,7 +6,7 @@
 # milter puts on the wire: the exact reply lines (code, enhanced code, text, % escaping) and
 # the headers added at end of message.
 #
-# Covered (issue 3): sender checks at MAIL and recipient checks at RCPT for null_mx, nxdomain,
+# Covered: sender checks at MAIL and recipient checks at RCPT for null_mx, nxdomain,
 # no_mail_host, broken_mx, dns timeout, mx_cname (warn header at eom), ok; one rejected and
 # one accepted recipient in one transaction; monitor mode; skip.clients; skip.domains; an
 # authenticated sender skipped but its recipients checked; the null sender and address

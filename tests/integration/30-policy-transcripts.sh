@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 30-policy-transcripts.sh - mxsane-policyd over real TCP against a real knotd: request bytes
-# in, exact reply bytes out (issue 4, requirements 1-3 and 6).
+# in, exact reply bytes out.
 #
 # Cases are files: tests/policy/NAME.req is sent on a fresh connection, NAME.expect holds the
 # exact bytes that must come back.  NAME decides how:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# 32-policy-load.sh - mxsane-policyd under load and with misbehaving clients (issue 4,
-# requirement 4; issue 7, requirement 5 in part): 5,000 idle connections held while live
+# 32-policy-load.sh - mxsane-policyd under load and with misbehaving clients:
+# 5,000 idle connections held while live
 # requests are answered promptly; a slow DNS answer delays only its own request; a client
 # that sends half a request and stalls holds up nobody; a client that goes away while its
 # check runs gets it cancelled; the idle timeout (also bounding how long one request may take

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# 33-policy-daemon.sh - mxsane-policyd as a process (issue 4 requirement 5, issue 7
-# requirement 7): -n with good and bad files (0 / 78 with FILE:LINE), -V, usage errors (64),
+# 33-policy-daemon.sh - mxsane-policyd as a process:
+# -n with good and bad files (0 / 78 with FILE:LINE), -V, usage errors (64),
 # -l in Postfix syntax (host names refused), bind failure (69, naming the address), -s spawn
 # mode over a pipe and over a socket, SIGTERM with connections open (the request in flight
 # answered, clean exit, pid file removed), detaching, reload that changes policy.listen

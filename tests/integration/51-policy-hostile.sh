@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# 51-policy-hostile.sh - hostile clients against mxsane-policyd (issue 7, requirement 5, policy
-# part).  While a well-behaved client asks every 50 ms and must be answered within the budget
+# 51-policy-hostile.sh - hostile clients against mxsane-policyd.
+# While a well-behaved client asks every 50 ms and must be answered within the budget
 # throughout, the daemon gets:
 #   1. 10,000 connections opened and held (tests/tools/policy_client -i), live requests answered;
 #   2. a client sending one byte a second: closed by the request timeout (policy.idle_timeout,

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# 60-milter-hostile.sh - hostile SMTP input through miltertest against the real mxsane-milter
-# (issue 7 requirement 5, milter part):
+# 60-milter-hostile.sh - hostile SMTP input through miltertest against the real mxsane-milter:
 #   - 1,000 recipients in one transaction: each answered, the bad ones (null MX, nxdomain)
 #     rejected one by one with their own reply, the good ones accepted, the message accepted,
 #     within a sane total time, one decision logged per recipient;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 61-log-forging.sh - logs cannot be forged (issue 7 requirement 8).  CR, LF, other control
+# 61-log-forging.sh - logs cannot be forged.  CR, LF, other control
 # characters, quotes, backslashes, '=' and non-ASCII octets are fed in through every way in:
 #   - the milter (miltertest, tests/milter/hostile.lua): HELO names, senders, recipients;
 #   - the policy daemon (raw socket): CR and other controls inside attribute values

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 62-least-privilege.sh - issue 7 requirement 7, the same checks for both daemons
+# 62-least-privilege.sh - least privilege, the same checks for both daemons
 # (mxsane-milter and mxsane-policyd), started as root:
 #   - without -u: refused with a clear message, non-zero exit, nothing created;
 #   - with -u nobody:nogroup: every thread runs as nobody:nogroup (real, effective, saved and
