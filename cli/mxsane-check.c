@@ -49,18 +49,21 @@ struct job {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mxsane-check [-c FILE] [-s SERVER[:PORT]] [-r sender|recipient] [-j]\n"
-		"                    [--smtp [--smtp-port N] [--smtp-timeout MS]] NAME...\n"
-		"       mxsane-check -V\n"
-		"NAME is a domain (example.net) or an address (bob@example.net, <bob@example.net>).\n"
-		"  -c FILE    configuration file (default %s, if it exists)\n"
-		"  -s SERVER  ask this DNS server (IP, IP:PORT or [IPv6]:PORT) instead of\n"
-		"             resolver.servers\n"
-		"  -r ROLE    judge NAME as a sender or a recipient domain (default recipient)\n"
-		"  -j         one JSON object per NAME instead of the checklist\n"
-		"  --smtp     also connect to port 25 of each usable MX target and show the banner\n"
-		"exit: 0 accepted, 1 would be rejected, 2 would be tempfailed, 64 usage, 78 config\n",
-		CONFIG_DEFAULT_PATH);
+	        "usage: mxsane-check [-c FILE] [-s SERVER[:PORT]] [-r sender|recipient] [-j]\n"
+	        "                    [--smtp [--smtp-port N] [--smtp-timeout MS]] NAME...\n"
+	        "       mxsane-check -V\n"
+	        "NAME is a domain (example.net) or an address (bob@example.net, "
+	        "<bob@example.net>).\n"
+	        "  -c FILE    configuration file (default %s, if it exists)\n"
+	        "  -s SERVER  ask this DNS server (IP, IP:PORT or [IPv6]:PORT) instead of\n"
+	        "             resolver.servers\n"
+	        "  -r ROLE    judge NAME as a sender or a recipient domain (default recipient)\n"
+	        "  -j         one JSON object per NAME instead of the checklist\n"
+	        "  --smtp     also connect to port 25 of each usable MX target and show the "
+	        "banner\n"
+	        "exit: 0 accepted, 1 would be rejected, 2 would be tempfailed, 64 usage, 78 "
+	        "config\n",
+	        CONFIG_DEFAULT_PATH);
 }
 
 /* ---- SMTP banner probe ---- */
@@ -261,7 +264,8 @@ static void print_text(const struct job *j, const struct check_result *r)
 	if (r->verdict == V_NULL_MX) {
 		printf("  [!!] null MX (RFC 7505): the domain says it accepts no mail\n");
 	} else if (r->implicit_mx) {
-		printf("  [!!] no MX records: mail goes to the domain's own address (implicit MX)\n");
+		printf("  [!!] no MX records: mail goes to the domain's own address (implicit "
+		       "MX)\n");
 	} else if (exists && r->nmx) {
 		printf("  [ok] %zu MX record%s\n", r->nmx, r->nmx == 1 ? "" : "s");
 	} else if (exists && r->verdict != V_DNS_ERROR) {
@@ -320,12 +324,12 @@ static void on_result(void *arg, const struct check_result *r)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"smtp", no_argument, NULL, 'S'},
-		{"smtp-port", required_argument, NULL, 'P'},
-		{"smtp-timeout", required_argument, NULL, 'T'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	        {"smtp", no_argument, NULL, 'S'},
+	        {"smtp-port", required_argument, NULL, 'P'},
+	        {"smtp-timeout", required_argument, NULL, 'T'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.role = ROLE_RECIPIENT, .smtp_port = 25, .smtp_timeout_ms = 5000};
 	const char *conf = NULL, *server = NULL;
@@ -437,7 +441,8 @@ int main(int argc, char **argv)
 			any_temp = true;
 	}
 	/* the warning about a server that does not recurse is printed before the program ends;
-	 * it was asked when the engine started, and is not waited for beyond one budget from then */
+	 * it was asked when the engine started, and is not waited for beyond one budget from then
+	 */
 	while (engine_probe_pending(e)) {
 		uint64_t now = evloop_update_time(loop);
 		if (now >= probe_end || evloop_run_once(loop, (int)(probe_end - now)) < 0)

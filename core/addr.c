@@ -214,7 +214,7 @@ bool domain_normalize(const char *in, size_t len, char *out, char *reason, size_
 		if (rc != IDN2_OK) {
 			ace = NULL;
 			why = rc == IDN2_ENCODING_ERROR ? "invalid UTF-8 in domain"
-							: "invalid international domain name";
+			                                : "invalid international domain name";
 			goto fail;
 		}
 		src = ace;
@@ -299,8 +299,8 @@ static bool route_char(char c)
 {
 	unsigned char u = (unsigned char)c;
 
-	return u > 0x20 && u != 0x7f && c != '@' && c != '"' && c != '\\' && c != '<' &&
-	       c != '>' && c != ']';
+	return u > 0x20 && u != 0x7f && c != '@' && c != '"' && c != '\\' && c != '<' && c != '>' &&
+	       c != ']';
 }
 
 /* Result of looking for a source route "@a,@b:" at the start of a path. */
@@ -395,10 +395,8 @@ bool addr_parse(const char *s, size_t len, struct addr_parsed *out)
 	}
 
 	switch (route_skip(p, plen, &skip)) {
-	case ROUTE_NONE:
-		break;
-	case ROUTE_BAD:
-		return invalid(out, "bad source route");
+	case ROUTE_NONE: break;
+	case ROUTE_BAD: return invalid(out, "bad source route");
 	case ROUTE_OK:
 		p += skip;
 		plen -= skip;
@@ -429,20 +427,15 @@ bool addr_parse(const char *s, size_t len, struct addr_parsed *out)
 			continue;
 		}
 		switch (c) {
-		case '"':
-			in_quote = true;
-			break;
-		case ' ':
-			return invalid(out, "white space in address");
+		case '"': in_quote = true; break;
+		case ' ': return invalid(out, "white space in address");
 		case '<':
-		case '>':
-			return invalid(out, "unbalanced angle bracket");
+		case '>': return invalid(out, "unbalanced angle bracket");
 		case '@':
 			have_at = true;
 			at = i;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	if (in_quote)

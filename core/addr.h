@@ -11,22 +11,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DOMAIN_MAX 253   /* RFC 1035 presentation length without trailing dot */
-#define ADDR_MAX   1024  /* longer input is refused ("address too long") */
+#define DOMAIN_MAX 253  /* RFC 1035 presentation length without trailing dot */
+#define ADDR_MAX   1024 /* longer input is refused ("address too long") */
 
 enum addr_kind {
 	ADDR_DOMAIN = 0, /* a mailbox with a domain: domain[] is filled */
 	ADDR_NULL,       /* the null reverse-path "<>" or "" */
-	ADDR_LITERAL,    /* user@[192.0.2.1] or user@[IPv6:...]: literal[] holds the bracketed text */
-	ADDR_NODOMAIN,   /* local part only ("postmaster", "<postmaster>") */
-	ADDR_INVALID,    /* unparseable: reason[] says why */
+	ADDR_LITERAL,  /* user@[192.0.2.1] or user@[IPv6:...]: literal[] holds the bracketed text */
+	ADDR_NODOMAIN, /* local part only ("postmaster", "<postmaster>") */
+	ADDR_INVALID,  /* unparseable: reason[] says why */
 };
 
 struct addr_parsed {
 	enum addr_kind kind;
-	char domain[DOMAIN_MAX + 1];   /* lower-case A-label, no trailing dot (ADDR_DOMAIN) */
-	char literal[64];              /* "[192.0.2.1]" (ADDR_LITERAL) */
-	char reason[128];              /* for ADDR_INVALID, a plain-words reason */
+	char domain[DOMAIN_MAX + 1]; /* lower-case A-label, no trailing dot (ADDR_DOMAIN) */
+	char literal[64];            /* "[192.0.2.1]" (ADDR_LITERAL) */
+	char reason[128];            /* for ADDR_INVALID, a plain-words reason */
 };
 
 /*

@@ -23,7 +23,7 @@ void arena_init(struct arena *a, void *buf, size_t size);
 void *arena_alloc(struct arena *a, size_t n); /* zeroed, 16-byte aligned; NULL on OOM */
 const char *arena_strdup(struct arena *a, const char *s);
 const char *arena_printf(struct arena *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 /* The strings up to a NULL, joined (no format: the hot paths build their texts with it). */
 const char *arena_concat(struct arena *a, ...) __attribute__((sentinel));
 void arena_free(struct arena *a); /* leaves the arena empty and reusable */

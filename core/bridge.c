@@ -392,8 +392,7 @@ static int lock_until(pthread_mutex_t *m, const struct timespec *deadline)
  * is gone; DIRECT_TIMEOUT: the engine thread held its lock until the deadline (stuck).
  */
 static enum direct_status try_cached(struct bridge *b, const struct bridge_request *rq,
-                                     const struct timespec *deadline,
-                                     struct bridge_answer *ans)
+                                     const struct timespec *deadline, struct bridge_answer *ans)
 {
 	struct check_request req = {
 	        .role = rq->role,

@@ -56,12 +56,22 @@ struct cache {
 
 /* ---- SipHash-1-3 (Aumasson, Bernstein), 64-bit output ---- */
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                              \
-	do {                                                                                  \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                     \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                        \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                        \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                     \
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = ROTL(v1, 13);                                                                 \
+		v1 ^= v0;                                                                          \
+		v0 = ROTL(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = ROTL(v3, 16);                                                                 \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = ROTL(v3, 21);                                                                 \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = ROTL(v1, 17);                                                                 \
+		v1 ^= v2;                                                                          \
+		v2 = ROTL(v2, 32);                                                                 \
 	} while (0)
 
 static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
@@ -141,7 +151,7 @@ static bool pack_mx(char *p, const struct dns_mx *mx, size_t n)
 }
 
 struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply *r,
-			const char *why, uint32_t ttl, uint64_t now)
+                        const char *why, uint32_t ttl, uint64_t now)
 {
 	size_t nlen = strlen(name) + 1, size = nlen, tlen = 0, wlen = 0, rlen = 0;
 	enum dns_status st = r ? r->status : DNSR_TEMPFAIL;
@@ -164,7 +174,7 @@ struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply
 	else
 		rlen = n * (qtype == DNS_T_A ? 4 : 16);
 	if (size + tlen + wlen > UINT16_MAX)
-		return NULL; /* names and a reason: far below, but keep the offsets honest */
+		return NULL;        /* names and a reason: far below, but keep the offsets honest */
 	size += tlen + wlen + rlen; /* records need no offsets: up to 256 full-length names */
 
 	struct rrset *s = calloc(1, sizeof(*s) + size);
@@ -422,7 +432,7 @@ void cache_clear(struct cache *c)
 void cache_forget_judgments(struct cache *c)
 {
 	for (struct rrset *s = c ? c->head : NULL; s; s = s->lnext) {
-		s->flags &= (uint8_t)~(RF_JUDGED | RF_USABLE);
+		s->flags &= (uint8_t) ~(RF_JUDGED | RF_USABLE);
 		s->memo = 0;
 	}
 }

@@ -31,7 +31,7 @@ struct cache;
  * is DNSR_TEMPFAIL with reason `why`), valid for ttl seconds from now.  The result has one
  * reference, owned by the caller.  NULL on out of memory. */
 struct rrset *rrset_new(const char *name, uint16_t qtype, const struct dns_reply *r,
-			const char *why, uint32_t ttl, uint64_t now);
+                        const char *why, uint32_t ttl, uint64_t now);
 struct rrset *rrset_ref(struct rrset *s);
 void rrset_unref(struct rrset *s); /* accepts NULL */
 

@@ -934,7 +934,7 @@ static bool policy_listen_valid(const char *s)
 
 /* A string setting checked by valid(); `expect` describes the accepted forms. */
 static bool get_socket(struct loader *ld, const config_setting_t *g, const char *key, char **out,
-		       bool (*valid)(const char *), const char *expect)
+                       bool (*valid)(const char *), const char *expect)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 
@@ -942,7 +942,7 @@ static bool get_socket(struct loader *ld, const config_setting_t *g, const char 
 		return false;
 	if (s && !valid(*out))
 		return fail_at(ld, s, "'%s': invalid socket \"%s\" (expected %s)", sname(ld, s),
-			       sval(ld, *out), expect);
+		               sval(ld, *out), expect);
 	return true;
 }
 
@@ -1164,8 +1164,8 @@ static bool load_milter(struct loader *ld, const config_setting_t *root, struct 
 	if (!get_group(ld, root, "milter", known, &g))
 		return false;
 	return !g || (get_socket(ld, g, "socket", &c->milter_socket, milter_socket_valid,
-				 "unix:/path, inet:PORT@HOST or inet6:PORT@HOST") &&
-		      get_uns(ld, g, "timeout", 1, 86400, &c->milter_timeout));
+	                         "unix:/path, inet:PORT@HOST or inet6:PORT@HOST") &&
+	              get_uns(ld, g, "timeout", 1, 86400, &c->milter_timeout));
 }
 
 static bool load_policy(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -1178,7 +1178,7 @@ static bool load_policy(struct loader *ld, const config_setting_t *root, struct 
 	if (!g)
 		return true;
 	return get_socket(ld, g, "listen", &c->policy_listen, policy_listen_valid,
-			  "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") &&
+	                  "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") &&
 	       get_uns(ld, g, "idle_timeout", 1, 86400, &c->policy_idle_timeout) &&
 	       get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections);
 }

@@ -68,8 +68,8 @@ struct config {
 	/* resilience = { on_dns_outage = "tempfail" | "accept"; outage_ratio = 0.5;
 	 *                outage_window = 100; } ; */
 	enum outage_action on_dns_outage;
-	double outage_ratio;       /* 0 < r <= 1, default 0.5 */
-	unsigned outage_window;    /* recent checks considered, 10..100000, default 100 */
+	double outage_ratio;    /* 0 < r <= 1, default 0.5 */
+	unsigned outage_window; /* recent checks considered, 10..100000, default 100 */
 
 	unsigned refs; /* see config_ref */
 };

@@ -67,8 +67,9 @@ int daemon_check_root(const char *user_spec, char *err, size_t errlen)
 {
 	if (geteuid() != 0 || user_spec)
 		return 0;
-	snprintf(err, errlen, "refusing to run as root: give -u USER[:GROUP] to drop privileges "
-			      "(or -u root to run as root deliberately)");
+	snprintf(err, errlen,
+	         "refusing to run as root: give -u USER[:GROUP] to drop privileges "
+	         "(or -u root to run as root deliberately)");
 	return -1;
 }
 
@@ -183,7 +184,7 @@ int daemon_remove_stale_socket(const char *path, char *err, size_t errlen)
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket%s: not removing it", path,
-			 S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+		         S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
 		return -1;
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {

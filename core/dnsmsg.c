@@ -44,7 +44,7 @@ static bool host_octet(uint8_t c)
  * Returns false if the encoding is invalid.
  */
 static bool read_name(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outlen,
-		      bool *odd)
+                      bool *odd)
 {
 	size_t pos = *off, o = 0, wire = 0;
 	unsigned ptrs = 0;
@@ -148,8 +148,8 @@ static uint32_t min32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qname,
-				uint16_t qtype, struct dns_reply *out)
+enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qname, uint16_t qtype,
+                                struct dns_reply *out)
 {
 	struct rr *rrs = NULL;
 	char want[DOMAIN_MAX + 2], qn[DOMAIN_MAX + 2];
@@ -176,16 +176,11 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 
 	switch (out->rcode) {
 	case 0: /* NOERROR */
-	case 3: /* NXDOMAIN */
-		break;
-	case 2:
-		return fail(out, DNSR_TEMPFAIL, "server failure (SERVFAIL)");
-	case 5:
-		return fail(out, DNSR_TEMPFAIL, "query refused (REFUSED)");
-	case 4:
-		return fail(out, DNSR_TEMPFAIL, "not implemented (NOTIMP)");
-	case 1:
-		return fail(out, DNSR_TEMPFAIL, "format error (FORMERR)");
+	case 3: /* NXDOMAIN */ break;
+	case 2: return fail(out, DNSR_TEMPFAIL, "server failure (SERVFAIL)");
+	case 5: return fail(out, DNSR_TEMPFAIL, "query refused (REFUSED)");
+	case 4: return fail(out, DNSR_TEMPFAIL, "not implemented (NOTIMP)");
+	case 1: return fail(out, DNSR_TEMPFAIL, "format error (FORMERR)");
 	default: {
 		char why[40];
 		snprintf(why, sizeof(why), "unexpected rcode %d", out->rcode);
@@ -248,7 +243,7 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 		if (!related) {
 			free(rrs);
 			return fail(out, DNSR_MALFORMED,
-				    "the answer holds records for another name only");
+			            "the answer holds records for another name only");
 		}
 	}
 
@@ -288,7 +283,8 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 				size_t alen = qtype == DNS_T_A ? 4 : 16;
 				if (r->rdlen != alen) {
 					free(rrs);
-					return fail(out, DNSR_MALFORMED, "malformed address record");
+					return fail(out, DNSR_MALFORMED,
+					            "malformed address record");
 				}
 				memcpy(out->addr[out->n], buf + r->rdoff, alen);
 			}
@@ -323,14 +319,15 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 		size_t o = r->rdoff;
 		char tmp[DOMAIN_MAX + 2];
 		if (!read_name(buf, len, &o, tmp, sizeof(tmp), &odd) ||
-		    !read_name(buf, len, &o, tmp, sizeof(tmp), &odd) || o + 20 != r->rdoff + r->rdlen) {
+		    !read_name(buf, len, &o, tmp, sizeof(tmp), &odd) ||
+		    o + 20 != r->rdoff + r->rdlen) {
 			free(rrs);
 			return fail(out, DNSR_MALFORMED, "malformed SOA record");
 		}
 		if (!dns_name_within(cur, r->owner)) {
 			free(rrs);
 			return fail(out, DNSR_MALFORMED,
-				    "the SOA in the authority section is for an unrelated zone");
+			            "the SOA in the authority section is for an unrelated zone");
 		}
 		uint32_t minimum = get32(buf + o + 16);
 		if (minimum > 0x7fffffffu)
@@ -349,19 +346,19 @@ enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qnam
 	}
 	if (!aa && !ra)
 		return fail(out, DNSR_TEMPFAIL,
-			    has_ns && !soa ? "referral instead of an answer (the server does not "
-					 "recurse: RFC 2308 2.2)"
-				       : "negative answer from a server that is neither "
-					 "authoritative nor recursive");
+		            has_ns && !soa ? "referral instead of an answer (the server does not "
+		                             "recurse: RFC 2308 2.2)"
+		                           : "negative answer from a server that is neither "
+		                             "authoritative nor recursive");
 	if (out->rcode == 0 && !soa) {
 		if (has_ns)
 			return fail(out, DNSR_TEMPFAIL,
-				    "referral instead of an answer (NS records without SOA: "
-				    "RFC 2308 2.2)");
+			            "referral instead of an answer (NS records without SOA: "
+			            "RFC 2308 2.2)");
 		if (!aa)
 			return fail(out, DNSR_TEMPFAIL,
-				    "empty answer without SOA from a server that is not "
-				    "authoritative (no proof of NODATA: RFC 2308 2.2)");
+			            "empty answer without SOA from a server that is not "
+			            "authoritative (no proof of NODATA: RFC 2308 2.2)");
 	}
 	out->status = out->rcode == 3 ? DNSR_NXDOMAIN : DNSR_NODATA;
 	out->has_ttl = soa;

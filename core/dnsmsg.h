@@ -44,16 +44,16 @@ struct dns_mx {
 struct dns_reply {
 	enum dns_status status;
 	int rcode;
-	uint32_t ttl;  /* positive: min TTL of used CNAME and data RRs;
-			* negative: min(SOA TTL, SOA MINIMUM, CNAME TTLs) (RFC 2308) */
-	bool has_ttl;  /* false for a negative answer without SOA, and for failures */
-	unsigned cnames;                /* CNAME hops taken inside this reply */
-	char canon[DOMAIN_MAX + 2];     /* final owner name (== question if no CNAME) */
-	size_t n;                       /* records of the asked type kept (<= DNS_MAX_RECORDS) */
-	size_t total;                   /* records of the asked type in the reply (n or more) */
-	struct dns_mx *mx;              /* qtype MX: n entries, or NULL */
-	uint8_t (*addr)[16];            /* qtype A (first 4 bytes used) / AAAA: n entries */
-	char why[96];                   /* for MALFORMED/TEMPFAIL: plain words */
+	uint32_t ttl;               /* positive: min TTL of used CNAME and data RRs;
+	                             * negative: min(SOA TTL, SOA MINIMUM, CNAME TTLs) (RFC 2308) */
+	bool has_ttl;               /* false for a negative answer without SOA, and for failures */
+	unsigned cnames;            /* CNAME hops taken inside this reply */
+	char canon[DOMAIN_MAX + 2]; /* final owner name (== question if no CNAME) */
+	size_t n;                   /* records of the asked type kept (<= DNS_MAX_RECORDS) */
+	size_t total;               /* records of the asked type in the reply (n or more) */
+	struct dns_mx *mx;          /* qtype MX: n entries, or NULL */
+	uint8_t (*addr)[16];        /* qtype A (first 4 bytes used) / AAAA: n entries */
+	char why[96];               /* for MALFORMED/TEMPFAIL: plain words */
 };
 
 /*
@@ -61,8 +61,8 @@ struct dns_reply {
  * case-insensitively and without trailing dot.  Fills *out; the caller frees with
  * dns_reply_clear().  Returns out->status.  Never fails to initialise *out.
  */
-enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qname,
-				uint16_t qtype, struct dns_reply *out);
+enum dns_status dns_parse_reply(const uint8_t *buf, size_t len, const char *qname, uint16_t qtype,
+                                struct dns_reply *out);
 void dns_reply_clear(struct dns_reply *r);
 
 /* Is name (lower case, no trailing dot) equal to zone or below it?  "" is the root. */

@@ -24,12 +24,12 @@
 /* MX hosts whose lookups run at once, most preferred first; the next starts when one ends.
  * Every host of the set is looked at (within the check's deadline): the window only bounds
  * the burst of queries a domain with hundreds of MX records can cause. */
-#define TARGET_WINDOW 32
+#define TARGET_WINDOW  32
 #define REPLY_TEXT_MAX 900 /* bytes of reply text (without code and DSN) */
-#define INFLIGHT_BKTS 1024
-#define FAM_A         0
-#define FAM_AAAA      1
-#define DOMAIN_CHAIN  (-1) /* tidx of the lookups for the domain itself (MX, CNAME chain) */
+#define INFLIGHT_BKTS  1024
+#define FAM_A          0
+#define FAM_AAAA       1
+#define DOMAIN_CHAIN   (-1) /* tidx of the lookups for the domain itself (MX, CNAME chain) */
 
 struct inflight;
 struct check;
@@ -37,8 +37,8 @@ struct check;
 /* One check waiting for one in-flight query.  Owned by the in-flight entry; a check that
  * finishes first just clears chk. */
 struct waiter {
-	struct waiter *next;                /* in the in-flight entry's list */
-	struct waiter *cprev, *cnext;       /* in the check's list */
+	struct waiter *next;          /* in the in-flight entry's list */
+	struct waiter *cprev, *cnext; /* in the check's list */
 	struct check *chk;
 	int tidx, fam;
 };
@@ -55,7 +55,7 @@ struct inflight {
 struct famlook {
 	unsigned hops;
 	bool started, pending, alias, temp, done;
-	bool usable; /* final holds a non-bogus address: computed once when final is set */
+	bool usable;         /* final holds a non-bogus address: computed once when final is set */
 	struct rrset *final; /* last answer (OK/NODATA/NXDOMAIN), or NULL */
 	const char *fail;    /* temporary failure reason (arena) */
 };
@@ -63,8 +63,8 @@ struct famlook {
 struct target {
 	uint16_t pref;
 	const char *host; /* in c->mxset's data, or c->cur for the implicit MX */
-	bool skip;     /* not looked up (IP literal, invalid) */
-	bool active;   /* counted in the check's window of hosts being looked up */
+	bool skip;        /* not looked up (IP literal, invalid) */
+	bool active;      /* counted in the check's window of hosts being looked up */
 	const char *problem_static;
 	struct famlook f[2];
 };
@@ -99,10 +99,10 @@ struct check {
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
-	unsigned hops; /* CNAME hops at the domain, counted across replies */
+	unsigned hops;            /* CNAME hops at the domain, counted across replies */
 	unsigned nvisited;
 	const char *visited[DNS_MAX_CNAME + 1]; /* names of the chain (arena) */
-	struct rrset *mxset; /* final MX answer */
+	struct rrset *mxset;                    /* final MX answer */
 	bool implicit;
 	const char *chain_fail; /* temporary failure of the domain chain */
 	const char *chain_perm; /* permanent failure (nxdomain) */
@@ -119,8 +119,8 @@ struct check {
 	struct arena ar;
 	const char *notes[16];
 	size_t nnotes;
-	const char *raw;     /* the address as given (arena copy, cut at ADDR_MAX + 1 octets:
-			      * anything longer is refused, so never in a reply) */
+	const char *raw; /* the address as given (arena copy, cut at ADDR_MAX + 1 octets:
+	                  * anything longer is refused, so never in a reply) */
 	size_t rawlen;
 	/* last: the arena's first buffer (not cleared), enough for a usual check's targets,
 	 * results and texts (more goes to heap blocks) */
@@ -269,12 +269,8 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 		case DNSR_OK:
 		case DNSR_CNAME:
 		case DNSR_NODATA:
-		case DNSR_NXDOMAIN:
-			ttl = clamp_ttl(cfg, rep.has_ttl ? rep.ttl : 0);
-			break;
-		default:
-			ttl = cfg->cache_error_ttl;
-			break;
+		case DNSR_NXDOMAIN: ttl = clamp_ttl(cfg, rep.has_ttl ? rep.ttl : 0); break;
+		default: ttl = cfg->cache_error_ttl; break;
 		}
 		rs = rrset_new(fl->name, fl->qtype, &rep, NULL, ttl, now);
 		dns_reply_clear(&rep);
@@ -284,17 +280,17 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 			snprintf(why, sizeof(why), "no answer from the DNS server (timeout)");
 		else if (status == RESOLVER_ENOFD)
 			snprintf(why, sizeof(why),
-				 "local resource limit: no file descriptor for the DNS query "
-				 "(EMFILE/ENFILE)");
+			         "local resource limit: no file descriptor for the DNS query "
+			         "(EMFILE/ENFILE)");
 		else if (status == ARES_ECONNREFUSED)
 			snprintf(why, sizeof(why),
-				 "the DNS server answered SERVFAIL or REFUSED, or was unreachable");
+			         "the DNS server answered SERVFAIL or REFUSED, or was unreachable");
 		else
 			snprintf(why, sizeof(why), "DNS lookup failed (%s)", ares_strerror(status));
 		/* not kept: shutting down, or a local shortage that says nothing of the name */
 		bool keep = status != ARES_EDESTRUCTION && status != RESOLVER_ENOFD;
 		rs = rrset_new(fl->name, fl->qtype, NULL, why, keep ? cfg->cache_error_ttl : 0,
-			       now);
+		               now);
 	}
 	if (rs)
 		cache_put(e->cache, rs, now);
@@ -445,8 +441,8 @@ static uint64_t usable_until(const struct target *t)
 
 /*
  * Ask for the targets' addresses, most preferred first, at most TARGET_WINDOW hosts at a
- * time (deliver() starts the next when one has settled).  The daemons ask A first and AAAA only when A
- * gives no usable address (see after_a): most mail hosts have an IPv4 address, and this
+ * time (deliver() starts the next when one has settled).  The daemons ask A first and AAAA only
+ * when A gives no usable address (see after_a): most mail hosts have an IPv4 address, and this
  * saves a third of the queries for domains with their own MX host.  mxsane-check (wait_all)
  * asks both at once for complete evidence.
  */
@@ -456,8 +452,8 @@ static void start_targets(struct check *c)
 	uint64_t now = evloop_now(e->loop);
 	/* The MX set's memo (cache.h): an earlier check found its first host usable in the
 	 * cache.  Only with the configuration that judged it, never for mxsane-check. */
-	bool memo = !e->wait_all && !c->want_addresses && !c->implicit && c->mxset &&
-	            c->cfg == e->cfg;
+	bool memo =
+	        !e->wait_all && !c->want_addresses && !c->implicit && c->mxset && c->cfg == e->cfg;
 
 	c->issuing++;
 	while (c->next_target < c->nt && c->active < TARGET_WINDOW && !c->finished) {
@@ -587,12 +583,13 @@ static void got_mx(struct check *c, struct rrset *rs)
 	if (nnull && nnull < n) {
 		if (cfg->mixed_null_mx == MIXED_NULL_IS_NULL) {
 			add_note(c, "a \".\" (null MX) record is published together with real MX "
-				    "records; treated as null MX (checks.mixed_null_mx)");
+			            "records; treated as null MX (checks.mixed_null_mx)");
 			check_finish(c);
 			return;
 		}
-		add_note(c, "a \".\" (null MX) record is published together with real MX records "
-			    "(RFC 7505 forbids this); it was ignored and the other records checked");
+		add_note(c,
+		         "a \".\" (null MX) record is published together with real MX records "
+		         "(RFC 7505 forbids this); it was ignored and the other records checked");
 	}
 	c->t = arena_alloc(&c->ar, sizeof(*c->t) * (n ? n : 1));
 	if (!c->t) {
@@ -612,8 +609,9 @@ static void got_mx(struct check *c, struct rrset *rs)
 		if (m.host[0] == '\0') {
 			t->skip = true;
 			t->problem_static = arena_printf(
-				&c->ar, "is not a valid null MX: preference %u, RFC 7505 requires 0",
-				m.pref);
+			        &c->ar,
+			        "is not a valid null MX: preference %u, RFC 7505 requires 0",
+			        m.pref);
 		} else if (m.flags & MXF_INVALID) {
 			t->skip = true;
 			t->problem_static = "is not a valid host name";
@@ -638,14 +636,14 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 		c->hops += rrset_cnames(rs);
 		if (c->hops > DNS_MAX_CNAME) {
 			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
-						     c->domain, DNS_MAX_CNAME);
+			                             c->domain, DNS_MAX_CNAME);
 			check_finish(c);
 			return;
 		}
 		for (unsigned i = 0; i < c->nvisited; i++)
 			if (strcmp(c->visited[i], tgt) == 0) {
-				c->chain_fail =
-					arena_printf(&c->ar, "CNAME loop at %s (via %s)", c->domain, tgt);
+				c->chain_fail = arena_printf(&c->ar, "CNAME loop at %s (via %s)",
+				                             c->domain, tgt);
 				check_finish(c);
 				return;
 			}
@@ -660,7 +658,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 		c->hops += rrset_cnames(rs);
 		if (c->hops > DNS_MAX_CNAME) {
 			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
-						     c->domain, DNS_MAX_CNAME);
+			                             c->domain, DNS_MAX_CNAME);
 			check_finish(c);
 			return;
 		}
@@ -701,8 +699,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 		c->chain_perm = "nxdomain";
 		check_finish(c);
 		return;
-	default:
-		return;
+	default: return;
 	}
 }
 
@@ -784,15 +781,17 @@ static void on_deadline(struct evloop *loop, void *arg)
 	c->timer = NULL;
 	enter(c);
 	if (!c->chain_fail && !c->mxset)
-		c->chain_fail = arena_printf(&c->ar, "no answer for the MX lookup of %s within %u ms",
-					     c->cur, (unsigned)(c->deadline - c->start));
+		c->chain_fail =
+		        arena_printf(&c->ar, "no answer for the MX lookup of %s within %u ms",
+		                     c->cur, (unsigned)(c->deadline - c->start));
 	for (size_t i = 0; i < c->nt; i++)
 		for (int f = 0; f < 2; f++)
 			if (c->t[i].f[f].pending) {
 				c->t[i].f[f].pending = false;
 				c->t[i].f[f].temp = true;
-				c->t[i].f[f].fail = arena_printf(&c->ar, "no answer within %u ms",
-								 (unsigned)(c->deadline - c->start));
+				c->t[i].f[f].fail =
+				        arena_printf(&c->ar, "no answer within %u ms",
+				                     (unsigned)(c->deadline - c->start));
 			}
 	check_finish(c);
 	leave(c);
@@ -840,8 +839,7 @@ static bool target_usable(const struct check *c, const struct target *t, bool *a
 	 * asks both at once, judges them in the same order and so reaches the same verdict. */
 	const struct rrset *af = t->f[FAM_A].final;
 	bool a = family_usable(c, &t->f[FAM_A]);
-	bool aaaa = family_usable(c, &t->f[FAM_AAAA]) &&
-		    !(af && rrset_status(af) == DNSR_NXDOMAIN);
+	bool aaaa = family_usable(c, &t->f[FAM_AAAA]) && !(af && rrset_status(af) == DNSR_NXDOMAIN);
 	*alias = false;
 	if (!a && !aaaa)
 		return false;
@@ -910,7 +908,7 @@ static const char *target_problem(struct check *c, const struct target *t)
 	if (target_temp(t)) {
 		const char *why = t->f[0].fail ? t->f[0].fail : t->f[1].fail;
 		return arena_printf(&c->ar, "temporary DNS failure: %s",
-				    why ? why : "lookup still pending");
+		                    why ? why : "lookup still pending");
 	}
 	if (!target_exists(t))
 		return "does not exist (NXDOMAIN)";
@@ -932,7 +930,7 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 	}
 	if (c->chain_perm) {
 		*detail = c->hops ? arena_printf(&c->ar, "alias target %s does not exist", c->cur)
-				  : "the domain does not exist";
+		                  : "the domain does not exist";
 		return V_NXDOMAIN;
 	}
 	if (!c->mxset) {
@@ -966,10 +964,10 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 		} else if (target_temp(t)) {
 			any_temp = true;
 			if (!temp_why)
-				temp_why = arena_printf(&c->ar, "%s: %s", t->host,
-							t->f[0].fail ? t->f[0].fail
-								     : (t->f[1].fail ? t->f[1].fail
-										     : "no answer"));
+				temp_why = arena_printf(
+				        &c->ar, "%s: %s", t->host,
+				        t->f[0].fail ? t->f[0].fail
+				                     : (t->f[1].fail ? t->f[1].fail : "no answer"));
 		}
 	}
 	if (any_ok) {
@@ -988,7 +986,7 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 		/* The deadline came before every host was looked at: what is left might be
 		 * usable.  Temporary: a later try finds the answers so far in the cache. */
 		*detail = arena_printf(&c->ar, "%zu of %zu MX hosts not looked at within %u ms",
-				       unlooked, c->nt, (unsigned)(c->deadline - c->start));
+		                       unlooked, c->nt, (unsigned)(c->deadline - c->start));
 		return V_DNS_ERROR;
 	}
 	if (c->mxset && rrset_cut(c->mxset)) {
@@ -996,9 +994,9 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 		 * looked at, and a sender may use them.  Nothing is proved, and asking again
 		 * would not look further: accepted, with a note. */
 		add_note(c, arena_printf(&c->ar,
-					 "the MX set has more than %d records: none of the %zu "
-					 "looked at is usable, the rest were not looked at",
-					 DNS_MAX_RECORDS, c->nt));
+		                         "the MX set has more than %d records: none of the %zu "
+		                         "looked at is usable, the rest were not looked at",
+		                         DNS_MAX_RECORDS, c->nt));
 		*detail = "";
 		return V_OK;
 	}
@@ -1011,7 +1009,7 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 		 * judged as an MX host's are: addresses in bogus_networks are local policy, not
 		 * DNS proof that the domain takes no mail (that is what a null MX says). */
 		*detail = "no MX, and the domain's own addresses are all loopback, private or "
-			  "reserved";
+		          "reserved";
 		return V_BROKEN_MX;
 	}
 	/* broken MX: summarise the first few problems */
@@ -1021,7 +1019,7 @@ static enum verdict verdict_decide(struct check *c, const char **detail)
 	for (size_t i = 0; i < c->nt && i < 3; i++) {
 		const char *p = target_problem(c, &c->t[i]);
 		int n = snprintf(buf + o, sizeof(buf) - o, "%s%s %s", i ? "; " : "",
-				 c->t[i].host[0] ? c->t[i].host : ".", p ? p : "?");
+		                 c->t[i].host[0] ? c->t[i].host : ".", p ? p : "?");
 		if (n < 0 || (size_t)n >= sizeof(buf) - o)
 			break;
 		o += (size_t)n;
@@ -1040,14 +1038,13 @@ static const char *reason_for(struct check *c, enum verdict v, const char *detai
 	case V_NULL_MX: return arena_concat(&c->ar, d, " does not accept mail (null MX)", NULL);
 	case V_NXDOMAIN:
 		return c->hops ? arena_printf(&c->ar, "%s does not exist (%s)", d, detail)
-			       : arena_printf(&c->ar, "%s does not exist", d);
-	case V_NO_MAIL_HOST:
-		return arena_printf(&c->ar, "%s has no mail server (%s)", d, detail);
+		               : arena_printf(&c->ar, "%s does not exist", d);
+	case V_NO_MAIL_HOST: return arena_printf(&c->ar, "%s has no mail server (%s)", d, detail);
 	case V_BROKEN_MX:
 		return arena_printf(&c->ar, "%s has no usable mail server (%s)", d, detail);
 	case V_MX_CNAME:
 		return arena_printf(&c->ar, "%s is reachable only through an MX alias (%s)", d,
-				    detail);
+		                    detail);
 	case V_DNS_ERROR:
 		return arena_printf(&c->ar, "temporary DNS failure for %s (%s)", d, detail);
 	case V_SKIPPED:
@@ -1079,18 +1076,18 @@ static void outage_record(struct engine *e, bool dns_error)
 	/* Judge only once a meaningful sample exists: at least 10 checks. */
 	bool was = e->outage;
 	e->outage = e->ring_fill >= 10 &&
-		    (double)e->ring_errors > cfg->outage_ratio * (double)e->ring_fill;
+	            (double)e->ring_errors > cfg->outage_ratio * (double)e->ring_fill;
 	if (e->outage != was)
 		log_msg(e->outage ? LOG_ERR : LOG_NOTICE,
-			e->outage ? "DNS outage: %zu of the last %zu checks failed temporarily; "
-				    "on_dns_outage=%s%s"
-				  : "DNS outage over: %zu of the last %zu checks failed; "
-				    "on_dns_outage=%s%s",
-			e->ring_errors, e->ring_fill,
-			cfg->on_dns_outage == OUTAGE_ACCEPT ? "accept" : "tempfail",
-			e->outage && cfg->on_dns_outage == OUTAGE_ACCEPT
-				? ": ACCEPTING MAIL WITHOUT DNS CHECKS until lookups succeed again"
-				: "");
+		        e->outage ? "DNS outage: %zu of the last %zu checks failed temporarily; "
+		                    "on_dns_outage=%s%s"
+		                  : "DNS outage over: %zu of the last %zu checks failed; "
+		                    "on_dns_outage=%s%s",
+		        e->ring_errors, e->ring_fill,
+		        cfg->on_dns_outage == OUTAGE_ACCEPT ? "accept" : "tempfail",
+		        e->outage && cfg->on_dns_outage == OUTAGE_ACCEPT
+		                ? ": ACCEPTING MAIL WITHOUT DNS CHECKS until lookups succeed again"
+		                : "");
 }
 
 /* ---------------------------------------------------------------- results */
@@ -1123,8 +1120,8 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 		r.monitor = true;
 	}
 	r.reply = (r.action == ACT_TEMPFAIL || r.action == ACT_REJECT)
-			  ? reply_for(v, r.action, c->role)
-			  : (struct reply){0, NULL};
+	                  ? reply_for(v, r.action, c->role)
+	                  : (struct reply){0, NULL};
 	r.domain = c->domain;
 	r.reason = reason;
 	r.address = r.text = "";
@@ -1133,7 +1130,7 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 		 * copy and no text) */
 		r.address = c->raw ? sanitize(&c->ar, c->raw, c->rawlen) : "";
 		r.text = r.address[0] ? arena_concat(&c->ar, "<", r.address, ">: ", reason, NULL)
-				      : arena_strdup(&c->ar, reason);
+		                      : arena_strdup(&c->ar, reason);
 		if (strlen(r.text) > REPLY_TEXT_MAX) {
 			/* libmilter takes at most 980 characters per reply line; Postfix's
 			 * policy client a line of 2 KiB with the code: keep every front-end
@@ -1146,10 +1143,11 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 		const char *d = detail && detail[0] ? detail : reason;
 		if (r.monitor || r.outage)
 			r.header = arena_printf(&c->ar, "%s %s (%s; would %s%s)", verdict_name(v),
-						c->domain, d, action_name(r.configured_action),
-						r.outage ? ", not applied: DNS outage" : "");
+			                        c->domain, d, action_name(r.configured_action),
+			                        r.outage ? ", not applied: DNS outage" : "");
 		else
-			r.header = arena_printf(&c->ar, "%s %s (%s)", verdict_name(v), c->domain, d);
+			r.header =
+			        arena_printf(&c->ar, "%s %s (%s)", verdict_name(v), c->domain, d);
 	}
 	r.ttl = v == V_DNS_ERROR ? cfg->cache_error_ttl : (c->any_rrset ? c->ttl : 0);
 	r.cached = c->any_rrset && c->all_cached;
@@ -1283,7 +1281,7 @@ static bool client_skipped(struct engine *e, const char *client)
 /* ---------------------------------------------------------------- public */
 
 static struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb,
-				 void *arg, bool cache_only, bool *would_block)
+                                 void *arg, bool cache_only, bool *would_block)
 {
 	*would_block = false;
 	const struct config *cfg = e->cfg;
@@ -1329,7 +1327,7 @@ static struct check *check_start(struct engine *e, const struct check_request *r
 	if ((req->role == ROLE_SENDER && !cfg->check_sender) ||
 	    (req->role == ROLE_RECIPIENT && !cfg->check_recipient)) {
 		finish_skipped(c, req->role == ROLE_SENDER ? "sender checks are disabled"
-							   : "recipient checks are disabled");
+		                                           : "recipient checks are disabled");
 		return NULL;
 	}
 	if (req->role == ROLE_SENDER && req->authenticated) {
@@ -1340,43 +1338,38 @@ static struct check *check_start(struct engine *e, const struct check_request *r
 	 * inside it (root@host.internal): a tempfail would keep the mail on the machine for
 	 * good, with no bounce.  Its recipients are still checked. */
 	if (req->role == ROLE_SENDER && req->local_submission && !cfg->check_local_sender) {
-		finish_skipped(c,
-			       "locally submitted mail (sender not checked: checks.local_sender = false)");
+		finish_skipped(
+		        c,
+		        "locally submitted mail (sender not checked: checks.local_sender = false)");
 		return NULL;
 	}
 	if (req->client_addr && client_skipped(e, req->client_addr)) {
 		finish_skipped(c, arena_printf(&c->ar, "client %s is in skip.clients",
-					       sanitize(&c->ar, req->client_addr,
-							strlen(req->client_addr))));
+		                               sanitize(&c->ar, req->client_addr,
+		                                        strlen(req->client_addr))));
 		return NULL;
 	}
 	if (req->domain) {
 		char why[128];
 		if (!domain_normalize(req->domain, strlen(req->domain), c->domain, why,
-				      sizeof(why))) {
+		                      sizeof(why))) {
 			finish_skipped(c, arena_printf(&c->ar, "invalid domain: %s", why));
 			return NULL;
 		}
 	} else {
 		addr_parse(req->address ? req->address : "", req->address ? req->address_len : 0,
-			   &ap);
+		           &ap);
 		switch (ap.kind) {
-		case ADDR_DOMAIN:
-			copy_name(c->domain, sizeof(c->domain), ap.domain);
-			break;
+		case ADDR_DOMAIN: copy_name(c->domain, sizeof(c->domain), ap.domain); break;
 		case ADDR_NULL:
-			finish_skipped(c, req->role == ROLE_SENDER ? "null sender"
-								   : "empty address");
+			finish_skipped(c,
+			               req->role == ROLE_SENDER ? "null sender" : "empty address");
 			return NULL;
-		case ADDR_LITERAL:
-			finish_skipped(c, "address literal");
-			return NULL;
-		case ADDR_NODOMAIN:
-			finish_skipped(c, "address without a domain");
-			return NULL;
+		case ADDR_LITERAL: finish_skipped(c, "address literal"); return NULL;
+		case ADDR_NODOMAIN: finish_skipped(c, "address without a domain"); return NULL;
 		case ADDR_INVALID:
-			finish_skipped(c, arena_printf(&c->ar, "unparseable address: %s",
-						       ap.reason));
+			finish_skipped(c,
+			               arena_printf(&c->ar, "unparseable address: %s", ap.reason));
 			return NULL;
 		}
 	}
@@ -1409,14 +1402,13 @@ static struct check *check_start(struct engine *e, const struct check_request *r
 }
 
 struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
-			   void *arg)
+                           void *arg)
 {
 	bool wb;
 	return check_start(e, req, cb, arg, false, &wb);
 }
 
-bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb,
-			 void *arg)
+bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg)
 {
 	bool wb = false;
 	check_start(e, req, cb, arg, true, &wb); /* never pending: finished or given up */
@@ -1443,16 +1435,18 @@ static void on_probe(void *arg, const char *server, enum probe_outcome o, const 
 	case PROBE_RECURSIVE: break;
 	case PROBE_NO_RECURSION:
 		log_msg(LOG_WARNING,
-			"WARNING: resolver server %s does not offer recursion (%s): it answers only "
-			"the zones it serves itself; for any other domain its referrals are "
-			"temporary failures (4xx). Set resolver.servers to a recursive resolver",
-			server, detail);
+		        "WARNING: resolver server %s does not offer recursion (%s): it answers "
+		        "only "
+		        "the zones it serves itself; for any other domain its referrals are "
+		        "temporary failures (4xx). Set resolver.servers to a recursive resolver",
+		        server, detail);
 		break;
 	case PROBE_NO_ANSWER:
 		log_msg(LOG_WARNING,
-			"WARNING: resolver server %s did not answer a recursive query for the root's "
-			"NS records (%s): lookups through it may fail (4xx)",
-			server, detail);
+		        "WARNING: resolver server %s did not answer a recursive query for the "
+		        "root's "
+		        "NS records (%s): lookups through it may fail (4xx)",
+		        server, detail);
 		break;
 	}
 }
@@ -1461,7 +1455,7 @@ static void start_probe(struct engine *e)
 {
 	resolver_probe_free(e->probe);
 	e->probe = resolver_probe_start(e->loop, e->cfg->servers, e->cfg->nservers,
-					e->cfg->timeout_ms, on_probe, e);
+	                                e->cfg->timeout_ms, on_probe, e);
 }
 
 bool engine_probe_pending(const struct engine *e)
@@ -1526,9 +1520,8 @@ static void reap(struct evloop *loop, void *arg)
 int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t errlen)
 {
 	if (!same_resolver(e->cfg, cfg)) {
-		struct resolver *nr =
-			resolver_new(e->loop, cfg->servers, cfg->nservers, cfg->timeout_ms, err,
-				     errlen);
+		struct resolver *nr = resolver_new(e->loop, cfg->servers, cfg->nservers,
+		                                   cfg->timeout_ms, err, errlen);
 		if (!nr)
 			return -1;
 		size_t slot = 0, n = sizeof(e->retired) / sizeof(e->retired[0]);

@@ -33,26 +33,26 @@ struct check;
 
 struct check_request {
 	enum role role;
-	const char *address; /* as received: "<a@b>", "a@b", "<>", ""; or NULL with domain */
-	size_t address_len;  /* bytes of address (it need not be NUL-terminated) */
-	const char *domain;  /* alternatively a bare domain (mxsane-check); NULL otherwise */
+	const char *address;     /* as received: "<a@b>", "a@b", "<>", ""; or NULL with domain */
+	size_t address_len;      /* bytes of address (it need not be NUL-terminated) */
+	const char *domain;      /* alternatively a bare domain (mxsane-check); NULL otherwise */
 	const char *client_addr; /* textual client IP or NULL: skip.clients */
 	bool authenticated;      /* SASL-authenticated session: sender checks are skipped */
 	bool local_submission;   /* mail submitted on this machine (sendmail(1), not SMTP over
-				  * TCP): sender checks are skipped unless checks.local_sender */
+	                          * TCP): sender checks are skipped unless checks.local_sender */
 	bool want_addresses;     /* fill mx_info.addrs (mxsane-check); the daemons log only the
-				  * MX hosts and skip the cost of the address texts */
+	                          * MX hosts and skip the cost of the address texts */
 	uint64_t deadline;       /* absolute evloop time (ms) by which the verdict is due, or 0:
-				  * now + resolver.timeout_ms.  The earlier of the two applies, so
-				  * several checks of one request can share one budget. */
+	                          * now + resolver.timeout_ms.  The earlier of the two applies, so
+	                          * several checks of one request can share one budget. */
 };
 
 struct mx_info {
 	uint16_t pref;
-	const char *host;      /* "" for a "." (null MX) entry */
-	bool usable;           /* has at least one non-bogus address */
-	bool alias;            /* the exchange is a CNAME */
-	bool temp;             /* a lookup for it failed temporarily */
+	const char *host;         /* "" for a "." (null MX) entry */
+	bool usable;              /* has at least one non-bogus address */
+	bool alias;               /* the exchange is a CNAME */
+	bool temp;                /* a lookup for it failed temporarily */
 	size_t naddr;             /* 0 unless the request set want_addresses */
 	const char *const *addrs; /* textual addresses, bogus ones included */
 	const bool *addr_bogus;   /* per address */
@@ -69,17 +69,17 @@ struct check_result {
 	bool outage;                   /* action was softened by the DNS outage guard */
 	struct reply reply;            /* code/dsn for action tempfail/reject, else {0,NULL} */
 	const char *address;           /* for a reply (code set): the address as given,
-					* sanitised for printing; "" otherwise */
+	                                * sanitised for printing; "" otherwise */
 	const char *domain;            /* A-label domain checked ("" if none) */
-	const char *reason;   /* plain words: "example.net does not accept mail (null MX)" */
-	const char *text;     /* reply text, when reply.code is set (else ""):
-			       * "<bob@example.net>: example.net does not ...";
-			       * printable ASCII, at most 900 bytes */
-	const char *header;   /* X-MXSane header value for warn: "mx_cname example.net (...)" */
-	uint32_t ttl;         /* seconds this verdict may be cached for */
-	bool cached;          /* every record set came from the cache */
-	double ms;            /* time taken */
-	bool implicit_mx;     /* no MX: the domain's own addresses were used */
+	const char *reason;    /* plain words: "example.net does not accept mail (null MX)" */
+	const char *text;      /* reply text, when reply.code is set (else ""):
+	                        * "<bob@example.net>: example.net does not ...";
+	                        * printable ASCII, at most 900 bytes */
+	const char *header;    /* X-MXSane header value for warn: "mx_cname example.net (...)" */
+	uint32_t ttl;          /* seconds this verdict may be cached for */
+	bool cached;           /* every record set came from the cache */
+	double ms;             /* time taken */
+	bool implicit_mx;      /* no MX: the domain's own addresses were used */
 	const char *canonical; /* domain after CNAMEs at the domain, or NULL */
 	size_t nmx;
 	const struct mx_info *mx; /* sorted by preference; for implicit MX one entry */
@@ -117,7 +117,7 @@ void engine_set_wait_all(struct engine *e, bool on);
  * Never fails: out of memory gives a dns_error result (tempfail), never a rejection.
  */
 struct check *engine_check(struct engine *e, const struct check_request *req, check_cb cb,
-			   void *arg);
+                           void *arg);
 /*
  * The same check, but only if it needs no DNS query: true when cb has run (synchronously,
  * before this returns) with a result taken from the cache (or from the skip rules), false
@@ -125,8 +125,7 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
  * logged: call engine_check().  For a thread other than the engine's (bridge.h), under the
  * lock that the engine's thread holds while its loop is not waiting.
  */
-bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb,
-			 void *arg);
+bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg);
 
 /* Abandon a pending check: cb will not run.  Lookups it started still fill the cache. */
 void engine_cancel(struct engine *e, struct check *c);

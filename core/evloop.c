@@ -18,7 +18,7 @@ struct watch {
 	unsigned events;
 	bool active;   /* registered with evloop_watch */
 	bool in_epoll; /* in the epoll set: not while events == 0, so a hang-up on an idle
-			* descriptor cannot make epoll_wait return over and over */
+	                * descriptor cannot make epoll_wait return over and over */
 };
 
 struct ev_timer {
@@ -72,7 +72,7 @@ struct evloop *evloop_new(void)
 		goto fail;
 	evloop_update_time(loop);
 	return loop;
-fail: {
+fail : {
 	int e = errno;
 	evloop_free(loop);
 	errno = e;

@@ -23,7 +23,7 @@ struct ev_timer;
 typedef void (*ev_fd_cb)(struct evloop *loop, int fd, unsigned events, void *arg);
 typedef void (*ev_timer_cb)(struct evloop *loop, void *arg);
 
-struct evloop *evloop_new(void); /* NULL on failure (errno set) */
+struct evloop *evloop_new(void);       /* NULL on failure (errno set) */
 void evloop_free(struct evloop *loop); /* accepts NULL; pending timers are freed, not run */
 
 /* Watch fd for events (EV_READ|EV_WRITE; 0 keeps it registered but idle: not even errors

@@ -74,7 +74,7 @@ bool log_debug_enabled(void)
  * and writes them with one write(2) per loop iteration (log_flush, called before the loop
  * waits) instead of one per line.  Other threads, and syslog output, write at once.
  */
-#define BATCH_SIZE (64u * 1024u)
+#define BATCH_SIZE   (64u * 1024u)
 #define LINE_MAX_OUT 8192u
 static _Thread_local char *t_batch;
 static _Thread_local size_t t_batch_len;
@@ -324,7 +324,7 @@ size_t log_escape_json(char *out, size_t outlen, const char *s)
 			if (o + 7 >= outlen)
 				break;
 			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x",
-					      *p >= 0x80 ? 0xfffdu : *p);
+			                      *p >= 0x80 ? 0xfffdu : *p);
 		} else {
 			if (o + 1 >= outlen)
 				break;
@@ -457,8 +457,8 @@ enum log_format log_get_format(void)
 	return (enum log_format)g_fmt;
 }
 
-size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
-			   const struct log_ctx *ctx, const struct check_result *r)
+size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const struct log_ctx *ctx,
+                           const struct check_result *r)
 {
 	struct sb b = {.buf = buf, .len = len, .o = 0, .fmt = fmt, .first = true};
 	char tmp[64], mx[1024];

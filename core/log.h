@@ -22,7 +22,7 @@
 /* to_stderr: write "PROG[pid]: message" lines to stderr instead of syslog. */
 void log_open(const char *ident, bool to_stderr, int facility);
 void log_set_format(enum log_format fmt);
-void log_set_debug(bool on); /* LOG_DEBUG messages are dropped unless on */
+void log_set_debug(bool on);  /* LOG_DEBUG messages are dropped unless on */
 bool log_debug_enabled(void); /* to skip building a message that would be dropped */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* From now on, keep the calling thread's stderr lines (up to 64 KiB) until log_flush().
@@ -34,7 +34,7 @@ void log_batch_end(void); /* flush and stop batching */
 
 /* Context the front-end knows; any field may be NULL. */
 struct log_ctx {
-	const char *instance;    /* policy: instance attribute */
+	const char *instance; /* policy: instance attribute */
 	const char *queue_id;
 	const char *client_addr;
 	const char *client_name;
@@ -57,8 +57,8 @@ enum log_format log_get_format(void); /* the format log_decision writes now */
 
 /* Format the decision record into buf (always NUL-terminated; cut if too long).
  * Returns the length written. */
-size_t log_format_decision(char *buf, size_t len, enum log_format fmt,
-			   const struct log_ctx *ctx, const struct check_result *r);
+size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const struct log_ctx *ctx,
+                           const struct check_result *r);
 /* Format and log at LOG_INFO (LOG_WARNING when the action is not accept). */
 void log_decision(const struct log_ctx *ctx, const struct check_result *r);
 

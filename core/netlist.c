@@ -25,38 +25,38 @@
  * address is judged by its IPv4 part (see netlist_match).  Keep man/mxsane.conf.5 in step.
  */
 static const char *const builtin_bogus[] = {
-	/* IPv4 */
-	"0.0.0.0/8",       /* "this network", RFC 791 / RFC 1122 3.2.1.3 */
-	"10.0.0.0/8",      /* private use, RFC 1918 */
-	"100.64.0.0/10",   /* shared address space (CGNAT), RFC 6598 */
-	"127.0.0.0/8",     /* loopback, RFC 1122 3.2.1.3 */
-	"169.254.0.0/16",  /* link local, RFC 3927 */
-	"172.16.0.0/12",   /* private use, RFC 1918 */
-	"192.0.0.0/24",    /* IETF protocol assignments, RFC 6890 */
-	"192.0.2.0/24",    /* documentation TEST-NET-1, RFC 5737 */
-	"192.88.99.0/24",  /* deprecated 6to4 relay anycast, RFC 7526 */
-	"192.168.0.0/16",  /* private use, RFC 1918 */
-	"198.18.0.0/15",   /* benchmarking, RFC 2544 */
-	"198.51.100.0/24", /* documentation TEST-NET-2, RFC 5737 */
-	"203.0.113.0/24",  /* documentation TEST-NET-3, RFC 5737 */
-	"224.0.0.0/4",     /* multicast, RFC 5771 */
-	"240.0.0.0/4",     /* reserved, RFC 1112; includes broadcast 255.255.255.255 */
-	/* IPv6 */
-	"::/128",          /* unspecified address, RFC 4291 2.5.2 */
-	"::1/128",         /* loopback, RFC 4291 2.5.3 */
-	"64:ff9b:1::/48",  /* local-use IPv4/IPv6 translation, RFC 8215 */
-	"100::/64",        /* discard-only, RFC 6666 */
-	"2001::/32",       /* Teredo, RFC 4380 */
-	"2001:2::/48",     /* benchmarking, RFC 5180 */
-	"2001:10::/28",    /* deprecated ORCHID, RFC 4843 */
-	"2001:20::/28",    /* ORCHIDv2 (identifiers, not routable locators), RFC 7343 */
-	"2001:db8::/32",   /* documentation, RFC 3849 */
-	"3fff::/20",       /* documentation, RFC 9637 */
-	"5f00::/16",       /* SRv6 segment identifiers, RFC 9602 */
-	"fc00::/7",        /* unique local, RFC 4193 */
-	"fe80::/10",       /* link-local unicast, RFC 4291 2.5.6 */
-	"fec0::/10",       /* deprecated site-local, RFC 3879 */
-	"ff00::/8",        /* multicast, RFC 4291 2.7 */
+        /* IPv4 */
+        "0.0.0.0/8",       /* "this network", RFC 791 / RFC 1122 3.2.1.3 */
+        "10.0.0.0/8",      /* private use, RFC 1918 */
+        "100.64.0.0/10",   /* shared address space (CGNAT), RFC 6598 */
+        "127.0.0.0/8",     /* loopback, RFC 1122 3.2.1.3 */
+        "169.254.0.0/16",  /* link local, RFC 3927 */
+        "172.16.0.0/12",   /* private use, RFC 1918 */
+        "192.0.0.0/24",    /* IETF protocol assignments, RFC 6890 */
+        "192.0.2.0/24",    /* documentation TEST-NET-1, RFC 5737 */
+        "192.88.99.0/24",  /* deprecated 6to4 relay anycast, RFC 7526 */
+        "192.168.0.0/16",  /* private use, RFC 1918 */
+        "198.18.0.0/15",   /* benchmarking, RFC 2544 */
+        "198.51.100.0/24", /* documentation TEST-NET-2, RFC 5737 */
+        "203.0.113.0/24",  /* documentation TEST-NET-3, RFC 5737 */
+        "224.0.0.0/4",     /* multicast, RFC 5771 */
+        "240.0.0.0/4",     /* reserved, RFC 1112; includes broadcast 255.255.255.255 */
+        /* IPv6 */
+        "::/128",         /* unspecified address, RFC 4291 2.5.2 */
+        "::1/128",        /* loopback, RFC 4291 2.5.3 */
+        "64:ff9b:1::/48", /* local-use IPv4/IPv6 translation, RFC 8215 */
+        "100::/64",       /* discard-only, RFC 6666 */
+        "2001::/32",      /* Teredo, RFC 4380 */
+        "2001:2::/48",    /* benchmarking, RFC 5180 */
+        "2001:10::/28",   /* deprecated ORCHID, RFC 4843 */
+        "2001:20::/28",   /* ORCHIDv2 (identifiers, not routable locators), RFC 7343 */
+        "2001:db8::/32",  /* documentation, RFC 3849 */
+        "3fff::/20",      /* documentation, RFC 9637 */
+        "5f00::/16",      /* SRv6 segment identifiers, RFC 9602 */
+        "fc00::/7",       /* unique local, RFC 4193 */
+        "fe80::/10",      /* link-local unicast, RFC 4291 2.5.6 */
+        "fec0::/10",      /* deprecated site-local, RFC 3879 */
+        "ff00::/8",       /* multicast, RFC 4291 2.7 */
 };
 
 static void set_err(char *err, size_t errlen, const char *msg)
@@ -186,7 +186,7 @@ static bool prefix_match(const uint8_t *net, unsigned plen, const uint8_t *addr)
 	return (net[full] & mask) == (addr[full] & mask);
 }
 
-static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 bool netlist_equal(const struct netlist *a, const struct netlist *b)
 {

@@ -153,7 +153,7 @@ static void on_io(struct evloop *loop, int fd, unsigned events, void *arg)
 	struct resolver *r = c->r;
 	(void)loop;
 	process(c, (events & EV_READ) ? fd : ARES_SOCKET_BAD,
-		(events & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	        (events & EV_WRITE) ? fd : ARES_SOCKET_BAD);
 	reap_idle(r);
 	arm_timer(r);
 }
@@ -167,7 +167,7 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 	}
 	/* If the watch cannot be registered the query times out through ares_timeout. */
 	(void)evloop_watch(c->r->loop, fd, (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0),
-			   on_io, c);
+	                   on_io, c);
 }
 
 /* servers_csv NULL: the servers of /etc/resolv.conf.  0 or -1 with a reason in err. */
@@ -187,8 +187,8 @@ static int chan_init(struct chan *c, struct resolver *r, int flags, char *err, s
 	o.sock_state_cb_data = c;
 	o.lookups = (char *)(uintptr_t) "b"; /* DNS only; never the hosts file */
 	rc = ares_init_options(&c->ch, &o,
-			       ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
-				       ARES_OPT_NDOTS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+	                       ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+	                               ARES_OPT_NDOTS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errlen, "cannot initialise resolver: %s", ares_strerror(rc));
 		c->ch = NULL;
@@ -198,7 +198,7 @@ static int chan_init(struct chan *c, struct resolver *r, int flags, char *err, s
 		rc = ares_set_servers_ports_csv(c->ch, r->servers_csv);
 		if (rc != ARES_SUCCESS) {
 			snprintf(err, errlen, "bad resolver servers \"%s\": %s", r->servers_csv,
-				 ares_strerror(rc));
+			         ares_strerror(rc));
 			ares_destroy(c->ch);
 			c->ch = NULL;
 			return -1;
@@ -209,7 +209,7 @@ static int chan_init(struct chan *c, struct resolver *r, int flags, char *err, s
 
 /* flags are added to those of the main (UDP) channel. */
 static struct resolver *resolver_new_flags(struct evloop *loop, char *const *servers, size_t n,
-					   unsigned budget_ms, int flags, char *err, size_t errlen)
+                                           unsigned budget_ms, int flags, char *err, size_t errlen)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
 
@@ -245,7 +245,7 @@ fail:
 }
 
 struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t n,
-			      unsigned budget_ms, char *err, size_t errlen)
+                              unsigned budget_ms, char *err, size_t errlen)
 {
 	return resolver_new_flags(loop, servers, n, budget_ms, 0, err, errlen);
 }
@@ -339,8 +339,7 @@ static void on_udp_answer(void *arg, int status, int timeouts, unsigned char *ab
 	finish(q, status, abuf, alen);
 }
 
-void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolver_cb cb,
-		    void *arg)
+void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolver_cb cb, void *arg)
 {
 	size_t len = strlen(name);
 	struct query *q = r->in_free ? NULL : malloc(sizeof(*q) + len + 1);
@@ -404,7 +403,7 @@ static void probe_answer(void *arg, int status, int timeouts, unsigned char *abu
 		bool ra = abuf[3] & 0x80;
 		char detail[96];
 		snprintf(detail, sizeof(detail), "RA bit %s in its reply (rcode %d)",
-			 ra ? "set" : "clear", abuf[3] & 0x0f);
+		         ra ? "set" : "clear", abuf[3] & 0x0f);
 		p->cb(p->arg, ps->name, ra ? PROBE_RECURSIVE : PROBE_NO_RECURSION, detail);
 	} else {
 		p->cb(p->arg, ps->name, PROBE_NO_ANSWER, ares_strerror(status));
@@ -431,7 +430,7 @@ static char **system_servers(size_t *n)
 			if (!inet_ntop(a->family, &a->addr, ip, sizeof(ip)))
 				continue;
 			snprintf(buf, sizeof(buf), a->family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
-				 port);
+			         port);
 			if ((v[*n] = strdup(buf)) != NULL)
 				(*n)++;
 		}
@@ -442,7 +441,7 @@ static char **system_servers(size_t *n)
 }
 
 struct resolver_probe *resolver_probe_start(struct evloop *loop, char *const *servers, size_t n,
-					    unsigned budget_ms, resolver_probe_cb cb, void *arg)
+                                            unsigned budget_ms, resolver_probe_cb cb, void *arg)
 {
 	size_t nsys = 0;
 	char **sys = NULL;
@@ -462,7 +461,7 @@ struct resolver_probe *resolver_probe_start(struct evloop *loop, char *const *se
 		/* NOCHECKRESP: a REFUSED reply is handed over, with the header to judge; the
 		 * header of a truncated reply (truncation is ignored here) tells RA as well */
 		ps->r = resolver_new_flags(loop, &servers[i], 1, budget_ms, ARES_FLAG_NOCHECKRESP,
-					   err, sizeof(err));
+		                           err, sizeof(err));
 		if (!ps->r)
 			continue;
 		ps->p = p;

@@ -37,7 +37,7 @@ typedef void (*resolver_cb)(void *arg, int status, const uint8_t *abuf, size_t a
 /* servers: "IP", "IP:PORT", "[IPv6]:PORT" strings; n == 0 uses /etc/resolv.conf.
  * On failure returns NULL with a reason in err. */
 struct resolver *resolver_new(struct evloop *loop, char *const *servers, size_t n,
-			      unsigned budget_ms, char *err, size_t errlen);
+                              unsigned budget_ms, char *err, size_t errlen);
 /* Callbacks of pending queries (UDP or TCP) run with ARES_EDESTRUCTION.  Accepts NULL. */
 void resolver_free(struct resolver *r);
 
@@ -45,7 +45,7 @@ void resolver_free(struct resolver *r);
  * this call... except when c-ares fails the query immediately, or r is being freed (then it
  * runs at once, with ARES_EDESTRUCTION for the latter). */
 void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolver_cb cb,
-		    void *arg);
+                    void *arg);
 
 size_t resolver_pending(const struct resolver *r);
 /* Queries sent so far, a truncated one asked again over TCP counting twice (for statistics
@@ -62,10 +62,10 @@ uint64_t resolver_sent(const struct resolver *r);
  */
 enum probe_outcome { PROBE_RECURSIVE, PROBE_NO_RECURSION, PROBE_NO_ANSWER };
 typedef void (*resolver_probe_cb)(void *arg, const char *server, enum probe_outcome o,
-				  const char *detail);
+                                  const char *detail);
 struct resolver_probe;
 struct resolver_probe *resolver_probe_start(struct evloop *loop, char *const *servers, size_t n,
-					    unsigned budget_ms, resolver_probe_cb cb, void *arg);
+                                            unsigned budget_ms, resolver_probe_cb cb, void *arg);
 bool resolver_probe_pending(const struct resolver_probe *p); /* answers still awaited */
 void resolver_probe_free(struct resolver_probe *p);          /* accepts NULL */
 

@@ -14,26 +14,26 @@
 #include <string.h>
 
 static const char *const verdict_names[V__COUNT] = {
-	[V_OK] = "ok",
-	[V_NULL_MX] = "null_mx",
-	[V_NXDOMAIN] = "nxdomain",
-	[V_NO_MAIL_HOST] = "no_mail_host",
-	[V_BROKEN_MX] = "broken_mx",
-	[V_MX_CNAME] = "mx_cname",
-	[V_DNS_ERROR] = "dns_error",
-	[V_SKIPPED] = "skipped",
+        [V_OK] = "ok",
+        [V_NULL_MX] = "null_mx",
+        [V_NXDOMAIN] = "nxdomain",
+        [V_NO_MAIL_HOST] = "no_mail_host",
+        [V_BROKEN_MX] = "broken_mx",
+        [V_MX_CNAME] = "mx_cname",
+        [V_DNS_ERROR] = "dns_error",
+        [V_SKIPPED] = "skipped",
 };
 
 static const char *const action_names[ACT__COUNT] = {
-	[ACT_ACCEPT] = "accept",
-	[ACT_WARN] = "warn",
-	[ACT_TEMPFAIL] = "tempfail",
-	[ACT_REJECT] = "reject",
+        [ACT_ACCEPT] = "accept",
+        [ACT_WARN] = "warn",
+        [ACT_TEMPFAIL] = "tempfail",
+        [ACT_REJECT] = "reject",
 };
 
 static const char *const role_names[] = {
-	[ROLE_SENDER] = "sender",
-	[ROLE_RECIPIENT] = "recipient",
+        [ROLE_SENDER] = "sender",
+        [ROLE_RECIPIENT] = "recipient",
 };
 
 const char *verdict_name(enum verdict v)
@@ -94,66 +94,73 @@ struct reply_pair {
 
 /* Used where no specific reply is defined: ok and skipped (whose action is always accept, so
  * these should never be sent), and out-of-range values.  Still class-consistent. */
-static const struct reply generic_reject = { 550, "5.7.1" };
-static const struct reply generic_tempfail = { 451, "4.3.0" };
+static const struct reply generic_reject = {550, "5.7.1"};
+static const struct reply generic_tempfail = {451, "4.3.0"};
 
-static const struct reply_pair replies[V__COUNT][2] = {
-	[V_OK] = {
-		[ROLE_SENDER] = { { 550, "5.7.1" }, { 451, "4.3.0" } },
-		[ROLE_RECIPIENT] = { { 550, "5.7.1" }, { 451, "4.3.0" } },
-	},
-	/* RFC 7505 4.1, and its 4xx counterparts. */
-	[V_NULL_MX] = {
-		[ROLE_SENDER] = { { 550, "5.7.27" }, { 450, "4.7.27" } },
-		[ROLE_RECIPIENT] = { { 556, "5.1.10" }, { 450, "4.1.10" } },
-	},
-	[V_NXDOMAIN] = {
-		[ROLE_SENDER] = { { 550, "5.1.8" }, { 450, "4.1.8" } },
-		[ROLE_RECIPIENT] = { { 550, "5.1.2" }, { 450, "4.1.2" } },
-	},
-	[V_NO_MAIL_HOST] = {
-		[ROLE_SENDER] = { { 550, "5.1.8" }, { 450, "4.1.8" } },
-		[ROLE_RECIPIENT] = { { 550, "5.1.2" }, { 450, "4.1.2" } },
-	},
-	[V_BROKEN_MX] = {
-		[ROLE_SENDER] = { { 550, "5.1.8" }, { 450, "4.1.8" } },
-		[ROLE_RECIPIENT] = { { 550, "5.4.4" }, { 450, "4.4.4" } },
-	},
-	[V_MX_CNAME] = {
-		[ROLE_SENDER] = { { 550, "5.1.8" }, { 450, "4.1.8" } },
-		[ROLE_RECIPIENT] = { { 550, "5.4.4" }, { 450, "4.4.4" } },
-	},
-	/*
-	 * A DNS error is temporary by nature: the next try may well succeed.  It must never turn
-	 * into a 5xx, so even a "reject" (which config_load refuses for dns_error, but this table
-	 * does not rely on that) gets the 4xx reply.  This is the one exception to "reject gives
-	 * 5xx": callers must derive the SMTP outcome (milter SMFIS_TEMPFAIL vs SMFIS_REJECT, policy
-	 * action) from the reply code class, not from the action, or the reply is dropped.
-	 */
-	[V_DNS_ERROR] = {
-		[ROLE_SENDER] = { { 451, "4.4.3" }, { 451, "4.4.3" } },
-		[ROLE_RECIPIENT] = { { 451, "4.4.3" }, { 451, "4.4.3" } },
-	},
-	[V_SKIPPED] = {
-		[ROLE_SENDER] = { { 550, "5.7.1" }, { 451, "4.3.0" } },
-		[ROLE_RECIPIENT] = { { 550, "5.7.1" }, { 451, "4.3.0" } },
-	},
+static const struct reply_pair replies[V__COUNT][2] =
+        {
+                [V_OK] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.7.1"}, {451, "4.3.0"}},
+                                [ROLE_RECIPIENT] = {{550, "5.7.1"}, {451, "4.3.0"}},
+                        },
+                /* RFC 7505 4.1, and its 4xx counterparts. */
+                [V_NULL_MX] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.7.27"}, {450, "4.7.27"}},
+                                [ROLE_RECIPIENT] = {{556, "5.1.10"}, {450, "4.1.10"}},
+                        },
+                [V_NXDOMAIN] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.1.8"}, {450, "4.1.8"}},
+                                [ROLE_RECIPIENT] = {{550, "5.1.2"}, {450, "4.1.2"}},
+                        },
+                [V_NO_MAIL_HOST] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.1.8"}, {450, "4.1.8"}},
+                                [ROLE_RECIPIENT] = {{550, "5.1.2"}, {450, "4.1.2"}},
+                        },
+                [V_BROKEN_MX] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.1.8"}, {450, "4.1.8"}},
+                                [ROLE_RECIPIENT] = {{550, "5.4.4"}, {450, "4.4.4"}},
+                        },
+                [V_MX_CNAME] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.1.8"}, {450, "4.1.8"}},
+                                [ROLE_RECIPIENT] = {{550, "5.4.4"}, {450, "4.4.4"}},
+                        },
+                /*
+                 * A DNS error is temporary by nature: the next try may well succeed.  It must never
+                 * turn into a 5xx, so even a "reject" (which config_load refuses for dns_error, but
+                 * this table does not rely on that) gets the 4xx reply.  This is the one exception
+                 * to "reject gives 5xx": callers must derive the SMTP outcome (milter
+                 * SMFIS_TEMPFAIL vs SMFIS_REJECT, policy action) from the reply code class, not
+                 * from the action, or the reply is dropped.
+                 */
+                [V_DNS_ERROR] =
+                        {
+                                [ROLE_SENDER] = {{451, "4.4.3"}, {451, "4.4.3"}},
+                                [ROLE_RECIPIENT] = {{451, "4.4.3"}, {451, "4.4.3"}},
+                        },
+                [V_SKIPPED] =
+                        {
+                                [ROLE_SENDER] = {{550, "5.7.1"}, {451, "4.3.0"}},
+                                [ROLE_RECIPIENT] = {{550, "5.7.1"}, {451, "4.3.0"}},
+                        },
 };
 
 struct reply reply_for(enum verdict v, enum action a, enum role r)
 {
-	static const struct reply none = { 0, NULL };
+	static const struct reply none = {0, NULL};
 	bool known = (unsigned)v < V__COUNT && (r == ROLE_SENDER || r == ROLE_RECIPIENT);
 
 	switch (a) {
-	case ACT_TEMPFAIL:
-		return known ? replies[v][r].tempfail : generic_tempfail;
-	case ACT_REJECT:
-		return known ? replies[v][r].reject : generic_reject;
+	case ACT_TEMPFAIL: return known ? replies[v][r].tempfail : generic_tempfail;
+	case ACT_REJECT: return known ? replies[v][r].reject : generic_reject;
 	case ACT_ACCEPT:
 	case ACT_WARN:
 	case ACT__COUNT:
-	default:
-		return none;
+	default: return none;
 	}
 }

@@ -26,9 +26,8 @@
  * nothing asks for "j" (the MTA's host name): an empty list would mean "the MTA's
  * defaults".
  */
-static inline void milter_shape(SMFICTX *ctx, unsigned long actions, bool noreply,
-                                unsigned long f0, unsigned long f1, unsigned long *pf0,
-                                unsigned long *pf1)
+static inline void milter_shape(SMFICTX *ctx, unsigned long actions, bool noreply, unsigned long f0,
+                                unsigned long f1, unsigned long *pf0, unsigned long *pf1)
 {
 	static char mail[] = "i {auth_authen} {client_addr} {client_name} {client_port} "
 	                     "{daemon_port}",

@@ -145,8 +145,9 @@ static int known_attr(const char *n, size_t nl)
 	default: return -1;
 	}
 	/* first and last octets first: most of the others share a length with one of ours */
-	return attr_lens[a] == nl && attr_names[a][0] == n[0] && attr_names[a][nl - 1] == n[nl - 1] &&
-	               memcmp(attr_names[a], n, nl) == 0
+	return attr_lens[a] == nl && attr_names[a][0] == n[0] &&
+	                       attr_names[a][nl - 1] == n[nl - 1] &&
+	                       memcmp(attr_names[a], n, nl) == 0
 	               ? a
 	               : -1;
 }

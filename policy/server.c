@@ -51,8 +51,8 @@ struct conn {
 	struct preq *parser;
 	struct policy_request req; /* valid while have_req */
 	bool have_req;
-	bool req_rcpt;             /* its protocol_state is RCPT (the checks run only then) */
-	uint64_t req_seq;          /* number of the current request, server-wide */
+	bool req_rcpt;     /* its protocol_state is RCPT (the checks run only then) */
+	uint64_t req_seq;  /* number of the current request, server-wide */
 	int step;          /* 0: sender check next, 1: recipient check next, 2: reply */
 	struct check *chk; /* pending engine check, or NULL while it runs synchronously */
 	bool pending;      /* a check is running */
@@ -66,7 +66,7 @@ struct conn {
 	char *in; /* read ahead, not yet fed to the parser */
 	size_t inlen, inoff;
 	bool in_borrowed; /* in is the server's scratch buffer (inside conn_read only) */
-	char *out; /* replies not yet written */
+	char *out;        /* replies not yet written */
 	size_t outlen, outoff, outcap;
 
 	unsigned rev;            /* events registered on rfd */
@@ -529,7 +529,8 @@ static bool conn_process(struct conn *c)
 			c->req_seq = ++c->s->req_seq;
 			c->step = 0;
 			/* one budget for the whole request, sender and recipient checks together */
-			c->req_deadline = evloop_now(c->s->loop) + engine_config(c->s->e)->timeout_ms;
+			c->req_deadline =
+			        evloop_now(c->s->loop) + engine_config(c->s->e)->timeout_ms;
 			c->answer[0] = '\0';
 			c->answer_final = c->answer_warn = false;
 			c->req_start = 0;

@@ -20,16 +20,11 @@
 static const char *kind_name(enum addr_kind k)
 {
 	switch (k) {
-	case ADDR_DOMAIN:
-		return "DOMAIN";
-	case ADDR_NULL:
-		return "NULL";
-	case ADDR_LITERAL:
-		return "LITERAL";
-	case ADDR_NODOMAIN:
-		return "NODOMAIN";
-	case ADDR_INVALID:
-		return "INVALID";
+	case ADDR_DOMAIN: return "DOMAIN";
+	case ADDR_NULL: return "NULL";
+	case ADDR_LITERAL: return "LITERAL";
+	case ADDR_NODOMAIN: return "NODOMAIN";
+	case ADDR_INVALID: return "INVALID";
 	}
 	return "?";
 }
@@ -54,7 +49,7 @@ static void check_kind_n(const char *s, size_t len, enum addr_kind want, struct 
 
 	if (out->kind != want)
 		fail_msg("\"%.*s\": got %s (%s), want %s", (int)len, s, kind_name(out->kind),
-			 out->reason, kind_name(want));
+		         out->reason, kind_name(want));
 	if (ok != (want != ADDR_INVALID))
 		fail_msg("\"%.*s\": return value %d does not match kind", (int)len, s, ok);
 	if (want != ADDR_INVALID && out->reason[0] != '\0')
@@ -156,7 +151,7 @@ static void test_nodomain(void **state)
 	expect_kind("postmaster", ADDR_NODOMAIN);
 	expect_kind("<postmaster>", ADDR_NODOMAIN);
 	expect_kind("<Postmaster>", ADDR_NODOMAIN);
-	expect_kind("\"a@b\"", ADDR_NODOMAIN);   /* the only @ is quoted */
+	expect_kind("\"a@b\"", ADDR_NODOMAIN); /* the only @ is quoted */
 	expect_kind("<@a,@b:postmaster>", ADDR_NODOMAIN);
 }
 
@@ -211,7 +206,7 @@ static void test_quoted_local_part(void **state)
 	expect_domain("\"a@b\"@example.com", "example.com");
 	expect_domain("<\"a@b\"@Example.com>", "example.com");
 	expect_domain("\"a\\\"@b\"@example.com", "example.com"); /* escaped quote */
-	expect_domain("\"a\\\\\"@example.com", "example.com");  /* escaped backslash */
+	expect_domain("\"a\\\\\"@example.com", "example.com");   /* escaped backslash */
 	expect_domain("\"\"@example.com", "example.com");
 	expect_domain("\"<>\"@example.com", "example.com");
 	expect_domain("\"a@b@c\"@d.example", "d.example");
@@ -234,7 +229,7 @@ static void test_lenient_local_part(void **state)
 	expect_domain(".a@example.com", "example.com");
 	expect_domain("a.@example.com", "example.com");
 	expect_domain("j\xc3\xb6ran@example.com", "example.com"); /* SMTPUTF8 local part */
-	expect_domain("a@b@example.com", "example.com");         /* last unquoted @ */
+	expect_domain("a@b@example.com", "example.com");          /* last unquoted @ */
 	/* Local part over 64 octets: accepted. */
 	snprintf(buf, sizeof(buf), "%s@example.com", local);
 	expect_domain(buf, "example.com");
@@ -250,7 +245,7 @@ static void test_literal(void **state)
 	expect_literal("user@[ipv6:2001:DB8::1]", "[ipv6:2001:DB8::1]");
 	expect_literal("user@[IPv6:::ffff:192.0.2.1]", "[IPv6:::ffff:192.0.2.1]");
 	expect_literal("user@[IPv6:ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]",
-		       "[IPv6:ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]");
+	               "[IPv6:ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]");
 	expect_literal("\"a@[1.2.3.4]\"@[192.0.2.1]", "[192.0.2.1]");
 }
 
@@ -268,7 +263,7 @@ static void test_literal_bad(void **state)
 	expect_invalid("user@[]", "bad address literal");
 	expect_invalid("user@[ 192.0.2.1]", "white space in address");
 	expect_invalid("user@[IPv6:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:1]",
-		       "bad address literal");
+	               "bad address literal");
 	expect_invalid("user@[192.0.2.1", "unbalanced square bracket");
 	expect_invalid("user@[192.0.2.1]]", "unbalanced square bracket");
 	expect_invalid("user@[[192.0.2.1]", "unbalanced square bracket");
@@ -427,14 +422,27 @@ static void test_idn(void **state)
 	char buf[600];
 
 	(void)state;
-	expect_domain("user@b\xc3\xbc" "cher.example", "xn--bcher-kva.example");
-	expect_domain("user@B\xc3\x9c" "CHER.EXAMPLE", "xn--bcher-kva.example");
-	expect_domain("user@b\xc3\xbc" "cher.example.", "xn--bcher-kva.example");
-	expect_domain("<user@_dmarc.b\xc3\xbc" "cher.example>", "_dmarc.xn--bcher-kva.example");
+	expect_domain("user@b\xc3\xbc"
+	              "cher.example",
+	              "xn--bcher-kva.example");
+	expect_domain("user@B\xc3\x9c"
+	              "CHER.EXAMPLE",
+	              "xn--bcher-kva.example");
+	expect_domain("user@b\xc3\xbc"
+	              "cher.example.",
+	              "xn--bcher-kva.example");
+	expect_domain("<user@_dmarc.b\xc3\xbc"
+	              "cher.example>",
+	              "_dmarc.xn--bcher-kva.example");
 	/* Ideographic full stop U+3002 is a label separator (UTS #46 mapping)... */
-	expect_domain("u@b\xc3\xbc" "cher\xe3\x80\x82" "example", "xn--bcher-kva.example");
+	expect_domain("u@b\xc3\xbc"
+	              "cher\xe3\x80\x82"
+	              "example",
+	              "xn--bcher-kva.example");
 	/* ...also at the end, where it is a trailing dot. */
-	expect_domain("u@b\xc3\xbc" "cher.example\xe3\x80\x82", "xn--bcher-kva.example");
+	expect_domain("u@b\xc3\xbc"
+	              "cher.example\xe3\x80\x82",
+	              "xn--bcher-kva.example");
 	/* Non-transitional first: sharp s is kept, not mapped to "ss". */
 	expect_domain("u@fa\xc3\x9f.de", "xn--fa-hia.de");
 	/* Transitional fallback: an emoji label is disallowed by IDNA2008. */
@@ -444,9 +452,15 @@ static void test_idn(void **state)
 	expect_invalid("u@b\xc3", "invalid UTF-8 in domain");
 	expect_invalid("u@\xc3\x28.example", "invalid UTF-8 in domain");
 	expect_invalid("u@\xed\xa0\x80.example", "invalid UTF-8 in domain"); /* surrogate */
-	expect_invalid("u@-b\xc3\xbc" "cher.example", NULL);
-	expect_invalid("u@b\xc3\xbc" "cher..example", "empty label in domain");
-	expect_invalid("u@b\xc3\xbc" "cher!.example", NULL);
+	expect_invalid("u@-b\xc3\xbc"
+	               "cher.example",
+	               NULL);
+	expect_invalid("u@b\xc3\xbc"
+	               "cher..example",
+	               "empty label in domain");
+	expect_invalid("u@b\xc3\xbc"
+	               "cher!.example",
+	               NULL);
 	/* ZWJ: refused by IDNA2008, and transitional processing maps it to nothing. */
 	expect_invalid("u@\xe2\x80\x8d.example", "empty label in domain");
 
@@ -511,21 +525,50 @@ static void test_domain_normalize_direct(void **state)
 static void test_ip_literal_detection(void **state)
 {
 	static const char *const yes[] = {
-		"192.0.2.1",	     "192.0.2.1.",	   "[192.0.2.1]",
-		"0.0.0.0",	     "255.255.255.255",	   "010.000.000.001",
-		"2001:db8::1",	     "::1",		   "::",
-		"[2001:db8::1]",     "[IPv6:2001:db8::1]", "IPv6:2001:db8::1",
-		"::ffff:192.0.2.1",  "[ipv6:::1]",	   "FE80::1",
-		"2001:db8::1.",
+	        "192.0.2.1",
+	        "192.0.2.1.",
+	        "[192.0.2.1]",
+	        "0.0.0.0",
+	        "255.255.255.255",
+	        "010.000.000.001",
+	        "2001:db8::1",
+	        "::1",
+	        "::",
+	        "[2001:db8::1]",
+	        "[IPv6:2001:db8::1]",
+	        "IPv6:2001:db8::1",
+	        "::ffff:192.0.2.1",
+	        "[ipv6:::1]",
+	        "FE80::1",
+	        "2001:db8::1.",
 	};
 	static const char *const no[] = {
-		"1.example.com", "123abc",	"example.com",	   "",
-		"1.2.3",	 "1.2.3.4.5",	"256.1.1.1",	   "1.2.3.4a",
-		"[foo]",	 "[192.0.2.1",	"192.0.2.1]",	   "[]",
-		"[",		 "mx1.example", "1234",		   "1..2.3",
-		"192.0.2.1..",	 "fe80::1%eth0", "2001:db8::1..",  "IPv6:",
-		"[IPv6:192.0.2.1]", "[192.0.2.1.]",	".1.2.3.4",	   "0x7f.0.0.1",
-		"1.2.3.-4",	 "xn--bcher-kva.example",
+	        "1.example.com",
+	        "123abc",
+	        "example.com",
+	        "",
+	        "1.2.3",
+	        "1.2.3.4.5",
+	        "256.1.1.1",
+	        "1.2.3.4a",
+	        "[foo]",
+	        "[192.0.2.1",
+	        "192.0.2.1]",
+	        "[]",
+	        "[",
+	        "mx1.example",
+	        "1234",
+	        "1..2.3",
+	        "192.0.2.1..",
+	        "fe80::1%eth0",
+	        "2001:db8::1..",
+	        "IPv6:",
+	        "[IPv6:192.0.2.1]",
+	        "[192.0.2.1.]",
+	        ".1.2.3.4",
+	        "0x7f.0.0.1",
+	        "1.2.3.-4",
+	        "xn--bcher-kva.example",
 	};
 
 	(void)state;
@@ -599,8 +642,8 @@ static void test_ascii_domains_match_rules(void **state)
 		bool w = ref_normalize(in, len, want);
 		bool g = domain_normalize(in, len, got, NULL, 0);
 		if (w != g || (w && strcmp(want, got) != 0))
-			fail_msg("\"%.*s\": rules say %d \"%s\", domain_normalize %d \"%s\"", (int)len,
-			         in, w, w ? want : "", g, g ? got : "");
+			fail_msg("\"%.*s\": rules say %d \"%s\", domain_normalize %d \"%s\"",
+			         (int)len, in, w, w ? want : "", g, g ? got : "");
 	}
 }
 
@@ -624,15 +667,12 @@ static void check_consistent(const char *s, size_t len)
 		assert_int_equal(a.literal[0], '[');
 		break;
 	case ADDR_NULL:
-	case ADDR_NODOMAIN:
-		assert_true(ok);
-		break;
+	case ADDR_NODOMAIN: assert_true(ok); break;
 	case ADDR_INVALID:
 		assert_false(ok);
 		assert_true(a.reason[0] != '\0');
 		break;
-	default:
-		fail_msg("bad kind %d", (int)a.kind);
+	default: fail_msg("bad kind %d", (int)a.kind);
 	}
 }
 
@@ -640,9 +680,9 @@ static void test_random_input(void **state)
 {
 	static const char alphabet[] = "ab.@<>\"\\[]:,- \x01\xc3\xbc\xff_0IPv6";
 	static const char *const seeds[] = {
-		"<@a,@b:\"x y\"@B\303\274cher.example.>", /* octal: "\xbcc" would eat the c */
-		"user@[IPv6:2001:db8::1]",
-		"\"a\\\"b\"@example.com",
+	        "<@a,@b:\"x y\"@B\303\274cher.example.>", /* octal: "\xbcc" would eat the c */
+	        "user@[IPv6:2001:db8::1]",
+	        "\"a\\\"b\"@example.com",
 	};
 	char buf[80];
 
@@ -652,7 +692,7 @@ static void test_random_input(void **state)
 
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (iter & 1) ? (char)(rng() & 0xff)
-					    : alphabet[rng() % (sizeof(alphabet) - 1)];
+			                    : alphabet[rng() % (sizeof(alphabet) - 1)];
 		check_consistent(buf, len);
 	}
 	for (size_t k = 0; k < sizeof(seeds) / sizeof(seeds[0]); k++) {
@@ -670,28 +710,28 @@ static void test_random_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_null_path),
-		cmocka_unit_test(test_nodomain),
-		cmocka_unit_test(test_plain),
-		cmocka_unit_test(test_case_and_trailing_dot),
-		cmocka_unit_test(test_source_route),
-		cmocka_unit_test(test_quoted_local_part),
-		cmocka_unit_test(test_lenient_local_part),
-		cmocka_unit_test(test_literal),
-		cmocka_unit_test(test_literal_bad),
-		cmocka_unit_test(test_nul_bytes),
-		cmocka_unit_test(test_length_bounds),
-		cmocka_unit_test(test_angle_brackets),
-		cmocka_unit_test(test_missing_parts),
-		cmocka_unit_test(test_whitespace_and_controls),
-		cmocka_unit_test(test_len_is_respected),
-		cmocka_unit_test(test_domain_labels),
-		cmocka_unit_test(test_domain_length),
-		cmocka_unit_test(test_idn),
-		cmocka_unit_test(test_domain_normalize_direct),
-		cmocka_unit_test(test_ip_literal_detection),
-		cmocka_unit_test(test_ascii_domains_match_rules),
-		cmocka_unit_test(test_random_input),
+	        cmocka_unit_test(test_null_path),
+	        cmocka_unit_test(test_nodomain),
+	        cmocka_unit_test(test_plain),
+	        cmocka_unit_test(test_case_and_trailing_dot),
+	        cmocka_unit_test(test_source_route),
+	        cmocka_unit_test(test_quoted_local_part),
+	        cmocka_unit_test(test_lenient_local_part),
+	        cmocka_unit_test(test_literal),
+	        cmocka_unit_test(test_literal_bad),
+	        cmocka_unit_test(test_nul_bytes),
+	        cmocka_unit_test(test_length_bounds),
+	        cmocka_unit_test(test_angle_brackets),
+	        cmocka_unit_test(test_missing_parts),
+	        cmocka_unit_test(test_whitespace_and_controls),
+	        cmocka_unit_test(test_len_is_respected),
+	        cmocka_unit_test(test_domain_labels),
+	        cmocka_unit_test(test_domain_length),
+	        cmocka_unit_test(test_idn),
+	        cmocka_unit_test(test_domain_normalize_direct),
+	        cmocka_unit_test(test_ip_literal_detection),
+	        cmocka_unit_test(test_ascii_domains_match_rules),
+	        cmocka_unit_test(test_random_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

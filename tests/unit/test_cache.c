@@ -229,16 +229,21 @@ static void test_mx_order_and_flags(void **state)
 	struct dns_mx mx[] = {
 	        {20, "b.example", false}, {10, "a.example", false}, {20, "c.example", false},
 	        {30, "a.example", false}, {10, "192.0.2.1", false}, {5, "[2001:db8::1]", false},
-	        {40, "we\\032ird", true},  {10, "a.example", false},
+	        {40, "we\\032ird", true}, {10, "a.example", false},
 	};
 	static const struct {
 		uint16_t pref;
 		const char *host;
 		uint8_t flags;
 	} want[] = {
-	        {5, "[2001:db8::1]", MXF_IPLIT}, {10, "a.example", 0}, {10, "192.0.2.1", MXF_IPLIT},
-	        {10, "a.example", MXF_DUP},      {20, "b.example", 0}, {20, "c.example", 0},
-	        {30, "a.example", MXF_DUP},      {40, "we\\032ird", MXF_INVALID},
+	        {5, "[2001:db8::1]", MXF_IPLIT},
+	        {10, "a.example", 0},
+	        {10, "192.0.2.1", MXF_IPLIT},
+	        {10, "a.example", MXF_DUP},
+	        {20, "b.example", 0},
+	        {20, "c.example", 0},
+	        {30, "a.example", MXF_DUP},
+	        {40, "we\\032ird", MXF_INVALID},
 	};
 	struct dns_reply r;
 	memset(&r, 0, sizeof(r));
@@ -344,8 +349,8 @@ static void test_table_against_model(void **state)
 			struct rrset *g = cache_get(c, name, qtype, now);
 			bool live = expires[i][t] > now;
 			if (live != (g != NULL))
-				fail_msg("op %d: %s type %u: cache says %d, model %d", op, name, qtype,
-				         g != NULL, live);
+				fail_msg("op %d: %s type %u: cache says %d, model %d", op, name,
+				         qtype, g != NULL, live);
 			if (g) {
 				assert_int_equal(rrset_addr(g, 0)[0], value[i][t]);
 				assert_string_equal(rrset_name(g), name);
@@ -385,16 +390,16 @@ static void test_many_entries(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_expiry_with_controlled_clock),
-		cmocka_unit_test(test_zero_ttl_not_stored),
-		cmocka_unit_test(test_lru_eviction),
-		cmocka_unit_test(test_replace_and_refcount),
-		cmocka_unit_test(test_mx_packing),
-		cmocka_unit_test(test_mx_order_and_flags),
-		cmocka_unit_test(test_mx_set_over_64k),
-		cmocka_unit_test(test_judgment_memo),
-		cmocka_unit_test(test_table_against_model),
-		cmocka_unit_test(test_many_entries),
+	        cmocka_unit_test(test_expiry_with_controlled_clock),
+	        cmocka_unit_test(test_zero_ttl_not_stored),
+	        cmocka_unit_test(test_lru_eviction),
+	        cmocka_unit_test(test_replace_and_refcount),
+	        cmocka_unit_test(test_mx_packing),
+	        cmocka_unit_test(test_mx_order_and_flags),
+	        cmocka_unit_test(test_mx_set_over_64k),
+	        cmocka_unit_test(test_judgment_memo),
+	        cmocka_unit_test(test_table_against_model),
+	        cmocka_unit_test(test_many_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

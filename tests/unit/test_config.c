@@ -436,11 +436,12 @@ static void test_servers_invalid(void **state)
 static void test_sockets(void **state)
 {
 	(void)state;
-	const char *good_milter[] = {"inet:8895@127.0.0.1", "inet:8895", "inet6:8895@::1",
-				     "unix:/var/spool/postfix/mxsane/milter.sock", "local:/run/m.sock",
-				     "inet:8895@mail.example"};
+	const char *good_milter[] = {
+	        "inet:8895@127.0.0.1", "inet:8895",
+	        "inet6:8895@::1",      "unix:/var/spool/postfix/mxsane/milter.sock",
+	        "local:/run/m.sock",   "inet:8895@mail.example"};
 	const char *good_policy[] = {"inet:127.0.0.1:10045", "inet:[::1]:10045", "127.0.0.1:10045",
-				     "unix:/run/mxsane/policy.sock"};
+	                             "unix:/run/mxsane/policy.sock"};
 	char text[256];
 	for (size_t i = 0; i < sizeof(good_milter) / sizeof(good_milter[0]); i++) {
 		snprintf(text, sizeof(text), "milter = { socket = \"%s\"; };\n", good_milter[i]);
@@ -455,15 +456,15 @@ static void test_sockets(void **state)
 		config_unref(c);
 	}
 	expect_error("milter = {\n socket = \"inet:99999@127.0.0.1\"; };\n", 2,
-		     "'milter.socket': invalid socket");
+	             "'milter.socket': invalid socket");
 	expect_error("milter = {\n socket = \"tcp:8895@127.0.0.1\"; };\n", 2,
-		     "'milter.socket': invalid socket");
+	             "'milter.socket': invalid socket");
 	expect_error("milter = {\n socket = \"unix:relative.sock\"; };\n", 2,
-		     "'milter.socket': invalid socket");
+	             "'milter.socket': invalid socket");
 	expect_error("\npolicy = {\n listen = \"inet:localhost:10045\"; };\n", 3,
-		     "'policy.listen': invalid socket");
+	             "'policy.listen': invalid socket");
 	expect_error("policy = {\n listen = \"inet:[::1]10045\"; };\n", 2,
-		     "'policy.listen': invalid socket");
+	             "'policy.listen': invalid socket");
 	expect_error("policy = {\n listen = \"10045\"; };\n", 2, "'policy.listen': invalid socket");
 }
 

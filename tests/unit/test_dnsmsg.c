@@ -86,8 +86,7 @@ static void rr_head(struct msg *m, const char *owner, unsigned type, uint32_t tt
 	put32(m, ttl);
 }
 
-static void rr_mx(struct msg *m, const char *owner, uint32_t ttl, unsigned pref,
-		  const char *host)
+static void rr_mx(struct msg *m, const char *owner, uint32_t ttl, unsigned pref, const char *host)
 {
 	rr_head(m, owner, DNS_T_MX, ttl);
 	size_t lenpos = m->n;
@@ -287,7 +286,7 @@ static void test_referral_is_no_negative_answer(void **state)
 		rr_ns(&m, "example", "ns1.example");
 		rr_ns(&m, "example", "ns2.example");
 		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r),
-				 DNSR_TEMPFAIL);
+		                 DNSR_TEMPFAIL);
 		assert_non_null(strstr(r.why, "referral"));
 		dns_reply_clear(&r);
 		/* an upward referral to the root */
@@ -295,7 +294,7 @@ static void test_referral_is_no_negative_answer(void **state)
 		question(&m, "x.example", DNS_T_A);
 		rr_ns(&m, "", "a.root-servers.net");
 		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_A, &r),
-				 DNSR_TEMPFAIL);
+		                 DNSR_TEMPFAIL);
 		dns_reply_clear(&r);
 	}
 	/* an empty answer without SOA from a resolver: no proof */
@@ -333,7 +332,7 @@ static void test_referral_is_no_negative_answer(void **state)
 		question(&m, "x.example", DNS_T_MX);
 		rr_soa(&m, "example", 600, 300);
 		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r),
-				 DNSR_TEMPFAIL);
+		                 DNSR_TEMPFAIL);
 		dns_reply_clear(&r);
 	}
 }
@@ -349,8 +348,7 @@ static void test_answer_for_another_name(void **state)
 	question(&m, "victim.example", DNS_T_MX);
 	rr_mx(&m, "other.example", 300, 10, "mail.other.example");
 	rr_soa(&m, "example", 600, 300);
-	assert_int_equal(dns_parse_reply(m.b, m.n, "victim.example", DNS_T_MX, &r),
-			 DNSR_MALFORMED);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "victim.example", DNS_T_MX, &r), DNSR_MALFORMED);
 	dns_reply_clear(&r);
 	header_flags(&m, 0, 1, 0, F_AA);
 	question(&m, "h.example", DNS_T_A);
@@ -376,8 +374,7 @@ static void test_answer_for_another_name(void **state)
 	header(&m, 3, 0, 1);
 	question(&m, "victim.example", DNS_T_MX);
 	rr_soa(&m, "attacker.test", 600, 300);
-	assert_int_equal(dns_parse_reply(m.b, m.n, "victim.example", DNS_T_MX, &r),
-			 DNSR_MALFORMED);
+	assert_int_equal(dns_parse_reply(m.b, m.n, "victim.example", DNS_T_MX, &r), DNSR_MALFORMED);
 	dns_reply_clear(&r);
 	/* the root's SOA holds every name (NXDOMAIN for a TLD that does not exist) */
 	header(&m, 3, 0, 1);
@@ -408,7 +405,7 @@ static void test_rcodes_are_temporary(void **state)
 		header(&m, codes[i], 0, 0);
 		question(&m, "x.example", DNS_T_MX);
 		assert_int_equal(dns_parse_reply(m.b, m.n, "x.example", DNS_T_MX, &r),
-				 DNSR_TEMPFAIL);
+		                 DNSR_TEMPFAIL);
 		assert_true(strlen(r.why) > 0);
 		dns_reply_clear(&r);
 	}
@@ -521,20 +518,20 @@ static void test_many_records_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mx_records_and_ttl),
-		cmocka_unit_test(test_null_mx),
-		cmocka_unit_test(test_cname_chain_then_data),
-		cmocka_unit_test(test_cname_only_is_followed_by_caller),
-		cmocka_unit_test(test_cname_then_nodata_with_soa),
-		cmocka_unit_test(test_cname_loop_in_reply),
-		cmocka_unit_test(test_negative_ttl_rfc2308),
-		cmocka_unit_test(test_referral_is_no_negative_answer),
-		cmocka_unit_test(test_answer_for_another_name),
-		cmocka_unit_test(test_name_within),
-		cmocka_unit_test(test_rcodes_are_temporary),
-		cmocka_unit_test(test_wrong_question),
-		cmocka_unit_test(test_hostile_encodings),
-		cmocka_unit_test(test_many_records_bounded),
+	        cmocka_unit_test(test_mx_records_and_ttl),
+	        cmocka_unit_test(test_null_mx),
+	        cmocka_unit_test(test_cname_chain_then_data),
+	        cmocka_unit_test(test_cname_only_is_followed_by_caller),
+	        cmocka_unit_test(test_cname_then_nodata_with_soa),
+	        cmocka_unit_test(test_cname_loop_in_reply),
+	        cmocka_unit_test(test_negative_ttl_rfc2308),
+	        cmocka_unit_test(test_referral_is_no_negative_answer),
+	        cmocka_unit_test(test_answer_for_another_name),
+	        cmocka_unit_test(test_name_within),
+	        cmocka_unit_test(test_rcodes_are_temporary),
+	        cmocka_unit_test(test_wrong_question),
+	        cmocka_unit_test(test_hostile_encodings),
+	        cmocka_unit_test(test_many_records_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,7 +76,8 @@ static const char *find(int n, char keys[32][32], char vals[32][2048], const cha
 
 static struct check_result sample(void)
 {
-	static const struct mx_info mx[1] = {{.pref = 10, .host = "mx.example.net", .usable = true}};
+	static const struct mx_info mx[1] = {
+	        {.pref = 10, .host = "mx.example.net", .usable = true}};
 	struct check_result r;
 	memset(&r, 0, sizeof(r));
 	r.role = ROLE_RECIPIENT;
@@ -99,8 +100,11 @@ static void test_kv_escapes_hostile_values(void **state)
 	char line[4096];
 	const char *evil_sender = "a@b\r\nverdict=ok action=accept\x01\x7f\"q\\=\xc3\xa9";
 	const char *evil_helo = "helo\nJan  1 00:00:00 host mxsane[1]: verdict=ok";
-	struct log_ctx ctx = {.queue_id = "4ABC", .client_addr = "192.0.2.1",
-			      .helo = evil_helo, .sender = evil_sender, .recipient = "x y@z"};
+	struct log_ctx ctx = {.queue_id = "4ABC",
+	                      .client_addr = "192.0.2.1",
+	                      .helo = evil_helo,
+	                      .sender = evil_sender,
+	                      .recipient = "x y@z"};
 	struct check_result r = sample();
 
 	size_t len = log_format_decision(line, sizeof(line), LOG_FORMAT_KV, &ctx, &r);
@@ -127,15 +131,18 @@ static void test_json_is_one_valid_line(void **state)
 {
 	(void)state;
 	char line[4096];
-	struct log_ctx ctx = {.sender = "a\"b\\c\r\n\x02@d", .helo = "\xff\xfe",
-			      .recipient = "b\xc3\xbc" "cher@x"};
+	struct log_ctx ctx = {.sender = "a\"b\\c\r\n\x02@d",
+	                      .helo = "\xff\xfe",
+	                      .recipient = "b\xc3\xbc"
+	                                   "cher@x"};
 	struct check_result r = sample();
 	log_format_decision(line, sizeof(line), LOG_FORMAT_JSON, &ctx, &r);
 	assert_null(strchr(line, '\n'));
 	assert_null(strchr(line, '\r'));
 	assert_non_null(strstr(line, "\"sender\":\"a\\\"b\\\\c\\u000d\\u000a\\u0002@d\""));
 	assert_non_null(strstr(line, "\"helo\":\"\\ufffd\\ufffd\"")); /* invalid UTF-8 */
-	assert_non_null(strstr(line, "\"recipient\":\"b\xc3\xbc" "cher@x\"")); /* valid UTF-8 kept */
+	assert_non_null(strstr(line, "\"recipient\":\"b\xc3\xbc"
+	                             "cher@x\"")); /* valid UTF-8 kept */
 	assert_int_equal(line[0], '{');
 	assert_int_equal(line[strlen(line) - 1], '}');
 }
@@ -207,9 +214,9 @@ static void test_kv_escape_matches_reference(void **state)
 {
 	/* octets that matter at every position of values from 0 to 99 octets: each class of
 	 * the rule, both ends of each range, and plain ones */
-	static const unsigned char pick[] = {'a', 'Z', '0', '.', '-', '@', '~', '!', 0x21, 0x7e,
-	                                     0x20, 0x1f, 0x01, 0x7f, 0x80, 0xff, '"', '\\', '=',
-	                                     '\r', '\n', '\t'};
+	static const unsigned char pick[] = {'a',  'Z',  '0',  '.',  '-',  '@',  '~',  '!',
+	                                     0x21, 0x7e, 0x20, 0x1f, 0x01, 0x7f, 0x80, 0xff,
+	                                     '"',  '\\', '=',  '\r', '\n', '\t'};
 	char in[128], got[1024], want[1024];
 	unsigned seed = 12345;
 	(void)state;
@@ -219,14 +226,15 @@ static void test_kv_escape_matches_reference(void **state)
 			seed = seed * 1103515245u + 12345u;
 			/* mostly plain, so long plain runs with one odd octet somewhere occur */
 			unsigned r = (seed >> 16) % 64;
-			in[i] = (char)(r < 42 ? 'a' + (char)(r % 26) : (char)pick[r % sizeof(pick)]);
+			in[i] = (char)(r < 42 ? 'a' + (char)(r % 26)
+			                      : (char)pick[r % sizeof(pick)]);
 		}
 		in[len] = '\0';
 		ref_escape_kv(want, in);
 		size_t n = log_escape_kv(got, sizeof(got), in);
 		if (strcmp(got, want) != 0 || n != strlen(want))
-			fail_msg("value of %zu octets (round %d): got [%s], want [%s]", len, round, got,
-			         want);
+			fail_msg("value of %zu octets (round %d): got [%s], want [%s]", len, round,
+			         got, want);
 	}
 }
 
@@ -237,9 +245,13 @@ static void test_rendered_context_same_line(void **state)
 {
 	(void)state;
 	char a[4096], b[4096], pre[2048];
-	struct log_ctx ctx = {.queue_id = "4ABC", .instance = "1f.2.0", .client_addr = "192.0.2.1",
-	                      .client_name = "mail \"x\".example", .helo = "h\r\nverdict=ok",
-	                      .sender = "a=b@\xc3\xa9.example", .recipient = "r@z.example"};
+	struct log_ctx ctx = {.queue_id = "4ABC",
+	                      .instance = "1f.2.0",
+	                      .client_addr = "192.0.2.1",
+	                      .client_name = "mail \"x\".example",
+	                      .helo = "h\r\nverdict=ok",
+	                      .sender = "a=b@\xc3\xa9.example",
+	                      .recipient = "r@z.example"};
 	struct check_result r = sample();
 	enum log_format fmts[] = {LOG_FORMAT_KV, LOG_FORMAT_JSON};
 	for (int i = 0; i < 2; i++) {
@@ -294,13 +306,13 @@ static void test_batch_until_flush(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kv_escapes_hostile_values),
-		cmocka_unit_test(test_json_is_one_valid_line),
-		cmocka_unit_test(test_truncation_stays_terminated),
-		cmocka_unit_test(test_empty_and_plain_values),
-		cmocka_unit_test(test_kv_escape_matches_reference),
-		cmocka_unit_test(test_rendered_context_same_line),
-		cmocka_unit_test(test_batch_until_flush),
+	        cmocka_unit_test(test_kv_escapes_hostile_values),
+	        cmocka_unit_test(test_json_is_one_valid_line),
+	        cmocka_unit_test(test_truncation_stays_terminated),
+	        cmocka_unit_test(test_empty_and_plain_values),
+	        cmocka_unit_test(test_kv_escape_matches_reference),
+	        cmocka_unit_test(test_rendered_context_same_line),
+	        cmocka_unit_test(test_batch_until_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,15 +21,13 @@
 #include "netlist.h"
 
 static const char *const expected_bogus[] = {
-	"0.0.0.0/8",	  "10.0.0.0/8",	    "100.64.0.0/10",  "127.0.0.0/8",
-	"169.254.0.0/16", "172.16.0.0/12",  "192.0.0.0/24",   "192.0.2.0/24",
-	"192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",  "198.51.100.0/24",
-	"203.0.113.0/24", "224.0.0.0/4",    "240.0.0.0/4",
+        "0.0.0.0/8",     "10.0.0.0/8",      "100.64.0.0/10",  "127.0.0.0/8",    "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24",    "192.0.2.0/24",   "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",    "240.0.0.0/4",
 
-	"::/128",	  "::1/128",	    "64:ff9b:1::/48", "100::/64",
-	"2001::/32",	  "2001:2::/48",    "2001:10::/28",   "2001:20::/28",
-	"2001:db8::/32",  "3fff::/20",	    "5f00::/16",      "fc00::/7",
-	"fe80::/10",	  "fec0::/10",	    "ff00::/8",
+        "::/128",        "::1/128",         "64:ff9b:1::/48", "100::/64",       "2001::/32",
+        "2001:2::/48",   "2001:10::/28",    "2001:20::/28",   "2001:db8::/32",  "3fff::/20",
+        "5f00::/16",     "fc00::/7",        "fe80::/10",      "fec0::/10",      "ff00::/8",
 };
 #define N_EXPECTED (sizeof(expected_bogus) / sizeof(expected_bogus[0]))
 
@@ -118,8 +116,8 @@ static void expect_match_str(const struct netlist *l, const char *s, bool want)
 static void test_cidr_parse_ok(void **state)
 {
 	struct cidr c;
-	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
-	static const uint8_t one[16] = { [15] = 1 };
+	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+	static const uint8_t one[16] = {[15] = 1};
 
 	(void)state;
 	c = parse_ok("192.0.2.0/24");
@@ -205,7 +203,7 @@ static void test_cidr_parse_errors(void **state)
 /* The built-in list is exactly the expected one (same networks, same count). */
 static void test_builtin_is_documented_list(void **state)
 {
-	struct netlist l = { 0 };
+	struct netlist l = {0};
 
 	(void)state;
 	assert_true(netlist_add_builtin_bogus(&l));
@@ -216,7 +214,7 @@ static void test_builtin_is_documented_list(void **state)
 
 		for (size_t j = 0; j < l.n && !found; j++)
 			found = l.v[j].family == c.family && l.v[j].plen == c.plen &&
-				memcmp(l.v[j].addr, c.addr, addr_len(c.family)) == 0;
+			        memcmp(l.v[j].addr, c.addr, addr_len(c.family)) == 0;
 		if (!found)
 			fail_msg("%s missing from the built-in list", expected_bogus[i]);
 	}
@@ -227,7 +225,7 @@ static void test_builtin_is_documented_list(void **state)
  * unless they belong to another listed network. */
 static void test_builtin_edges(void **state)
 {
-	struct netlist l = { 0 };
+	struct netlist l = {0};
 
 	(void)state;
 	assert_true(netlist_add_builtin_bogus(&l));
@@ -256,25 +254,67 @@ static void test_builtin_edges(void **state)
 /* Spot checks, including the ones the edge test cannot see. */
 static void test_builtin_spot(void **state)
 {
-	struct netlist l = { 0 };
+	struct netlist l = {0};
 	static const char *const bogus[] = {
-		"255.255.255.255", "127.0.0.1",	     "0.0.0.0",	       "10.1.2.3",
-		"172.31.255.255",  "192.168.1.1",    "100.127.0.1",    "169.254.169.254",
-		"198.19.255.255",  "224.0.0.251",    "::",	       "::1",
-		"fe80::1",	   "febf::1",	     "fec0::1",	       "fd00::1",
-		"fc00::1",	   "ff02::1",	     "2001:db8:1::1",  "2001::1",
-		"2001:2::1",	   "2001:10::1",     "2001:2f:ffff::", "3fff:fff::1",
-		"100::1",	   "64:ff9b:1::1",   "5f00::1",
+	        "255.255.255.255",
+	        "127.0.0.1",
+	        "0.0.0.0",
+	        "10.1.2.3",
+	        "172.31.255.255",
+	        "192.168.1.1",
+	        "100.127.0.1",
+	        "169.254.169.254",
+	        "198.19.255.255",
+	        "224.0.0.251",
+	        "::",
+	        "::1",
+	        "fe80::1",
+	        "febf::1",
+	        "fec0::1",
+	        "fd00::1",
+	        "fc00::1",
+	        "ff02::1",
+	        "2001:db8:1::1",
+	        "2001::1",
+	        "2001:2::1",
+	        "2001:10::1",
+	        "2001:2f:ffff::",
+	        "3fff:fff::1",
+	        "100::1",
+	        "64:ff9b:1::1",
+	        "5f00::1",
 	};
 	static const char *const good[] = {
-		"8.8.8.8",	   "1.1.1.1",	     "9.255.255.255",  "11.0.0.0",
-		"172.15.255.255",  "172.32.0.0",     "192.0.1.0",      "192.0.3.0",
-		"192.169.0.0",	   "100.63.255.255", "100.128.0.0",    "223.255.255.255",
-		"198.17.255.255",  "198.20.0.0",     "2001:4860:4860::8888",
-		"2a00:1450::1",	   "2001:1::1",	     "2001:1::2",      "2001:3::1",
-		"2001:4:112::1",   "2001:100::1",    "2001:1ff::1",    "2001:30::1",
-		"2002:c000:201::", "64:ff9b::808:808", "::2",	       "3fff:1000::",
-		"fe00::1",	   "2001:db9::1",    "2001:db7:ffff::",
+	        "8.8.8.8",
+	        "1.1.1.1",
+	        "9.255.255.255",
+	        "11.0.0.0",
+	        "172.15.255.255",
+	        "172.32.0.0",
+	        "192.0.1.0",
+	        "192.0.3.0",
+	        "192.169.0.0",
+	        "100.63.255.255",
+	        "100.128.0.0",
+	        "223.255.255.255",
+	        "198.17.255.255",
+	        "198.20.0.0",
+	        "2001:4860:4860::8888",
+	        "2a00:1450::1",
+	        "2001:1::1",
+	        "2001:1::2",
+	        "2001:3::1",
+	        "2001:4:112::1",
+	        "2001:100::1",
+	        "2001:1ff::1",
+	        "2001:30::1",
+	        "2002:c000:201::",
+	        "64:ff9b::808:808",
+	        "::2",
+	        "3fff:1000::",
+	        "fe00::1",
+	        "2001:db9::1",
+	        "2001:db7:ffff::",
 	};
 
 	(void)state;
@@ -288,7 +328,7 @@ static void test_builtin_spot(void **state)
 
 static void test_ipv4_mapped(void **state)
 {
-	struct netlist l = { 0 }, v4 = { 0 }, any6 = { 0 }, mapped6 = { 0 };
+	struct netlist l = {0}, v4 = {0}, any6 = {0}, mapped6 = {0};
 	struct cidr c;
 	uint8_t a[16];
 
@@ -334,7 +374,7 @@ static void test_ipv4_mapped(void **state)
 
 static void test_match_str_forms(void **state)
 {
-	struct netlist l = { 0 };
+	struct netlist l = {0};
 	char *huge = malloc(4000);
 
 	(void)state;
@@ -359,13 +399,34 @@ static void test_match_str_forms(void **state)
 
 	/* Anything that does not parse never matches. */
 	static const char *const junk[] = {
-		"",		  "[",		  "]",		     "[]",
-		"[192.0.2.1",	  "192.0.2.1]",	  "IPv6:",	     "[IPv6:]",
-		"IPv6:192.0.2.1", "example.com",  "192.0.2.1/24",    "2001:db8::1%eth0",
-		" 192.0.2.1",	  "192.0.2.1 ",	  "192.0.2",	     "192.0.2.1.",
-		"[[192.0.2.1]]",  "IPv6:[::1]",	  "0xc0.0.2.1",	     "::1::",
-		"010.0.0.1",	  "10.0.0.01",	  "256.0.0.1",	     "10.0.0.256",
-		"10..0.1",	  ".10.0.0.1",	  "10.0.0.1.2",	     "1000.0.0.1",
+	        "",
+	        "[",
+	        "]",
+	        "[]",
+	        "[192.0.2.1",
+	        "192.0.2.1]",
+	        "IPv6:",
+	        "[IPv6:]",
+	        "IPv6:192.0.2.1",
+	        "example.com",
+	        "192.0.2.1/24",
+	        "2001:db8::1%eth0",
+	        " 192.0.2.1",
+	        "192.0.2.1 ",
+	        "192.0.2",
+	        "192.0.2.1.",
+	        "[[192.0.2.1]]",
+	        "IPv6:[::1]",
+	        "0xc0.0.2.1",
+	        "::1::",
+	        "010.0.0.1",
+	        "10.0.0.01",
+	        "256.0.0.1",
+	        "10.0.0.256",
+	        "10..0.1",
+	        ".10.0.0.1",
+	        "10.0.0.1.2",
+	        "1000.0.0.1",
 	};
 	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
 		expect_match_str(&l, junk[i], false);
@@ -382,7 +443,7 @@ static void test_match_str_forms(void **state)
 
 static void test_netlist_build_and_free(void **state)
 {
-	struct netlist l = { 0 }, empty = { 0 };
+	struct netlist l = {0}, empty = {0};
 	struct cidr c;
 	char buf[32];
 
@@ -439,7 +500,7 @@ static void test_netlist_build_and_free(void **state)
 
 static void test_domlist(void **state)
 {
-	struct domlist l = { 0 }, empty = { 0 };
+	struct domlist l = {0}, empty = {0};
 
 	(void)state;
 	assert_false(domlist_match(&empty, "example.com"));
@@ -506,15 +567,15 @@ static void test_domlist(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_parse_ok),
-		cmocka_unit_test(test_cidr_parse_errors),
-		cmocka_unit_test(test_builtin_is_documented_list),
-		cmocka_unit_test(test_builtin_edges),
-		cmocka_unit_test(test_builtin_spot),
-		cmocka_unit_test(test_ipv4_mapped),
-		cmocka_unit_test(test_match_str_forms),
-		cmocka_unit_test(test_netlist_build_and_free),
-		cmocka_unit_test(test_domlist),
+	        cmocka_unit_test(test_cidr_parse_ok),
+	        cmocka_unit_test(test_cidr_parse_errors),
+	        cmocka_unit_test(test_builtin_is_documented_list),
+	        cmocka_unit_test(test_builtin_edges),
+	        cmocka_unit_test(test_builtin_spot),
+	        cmocka_unit_test(test_ipv4_mapped),
+	        cmocka_unit_test(test_match_str_forms),
+	        cmocka_unit_test(test_netlist_build_and_free),
+	        cmocka_unit_test(test_domlist),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

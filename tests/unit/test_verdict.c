@@ -15,10 +15,10 @@
 #include "verdict.h"
 
 static const char *const vnames[V__COUNT] = {
-	"ok",	     "null_mx",	 "nxdomain",  "no_mail_host",
-	"broken_mx", "mx_cname", "dns_error", "skipped",
+        "ok",        "null_mx",  "nxdomain",  "no_mail_host",
+        "broken_mx", "mx_cname", "dns_error", "skipped",
 };
-static const char *const anames[ACT__COUNT] = { "accept", "warn", "tempfail", "reject" };
+static const char *const anames[ACT__COUNT] = {"accept", "warn", "tempfail", "reject"};
 
 static void test_verdict_names(void **state)
 {
@@ -59,8 +59,8 @@ static void test_role_names(void **state)
 static void test_unknown_names(void **state)
 {
 	static const char *const bad[] = {
-		"", "OK", "Reject", "null-mx", "nullmx", "reject ", " reject", "rejectx",
-		"sender", "unknown", "dns_errors", "tempfail\n",
+	        "",        "OK",      "Reject", "null-mx", "nullmx",     "reject ",
+	        " reject", "rejectx", "sender", "unknown", "dns_errors", "tempfail\n",
 	};
 	enum verdict v = V_OK;
 	enum action a = ACT_ACCEPT;
@@ -80,11 +80,11 @@ static void test_unknown_names(void **state)
 
 	/* Out-of-range values still give a printable name. */
 	assert_non_null(verdict_name(V__COUNT));
-	assert_non_null(verdict_name((enum verdict)-1));
+	assert_non_null(verdict_name((enum verdict) - 1));
 	assert_non_null(action_name(ACT__COUNT));
 	assert_non_null(action_name((enum action)99));
 	assert_non_null(role_name((enum role)2));
-	assert_non_null(role_name((enum role)-1));
+	assert_non_null(role_name((enum role) - 1));
 }
 
 static void expect_reply(enum verdict v, enum action a, enum role r, int code, const char *dsn)
@@ -93,7 +93,7 @@ static void expect_reply(enum verdict v, enum action a, enum role r, int code, c
 
 	if (rep.code != code || rep.dsn == NULL || strcmp(rep.dsn, dsn) != 0)
 		fail_msg("%s/%s/%s: got %d %s, want %d %s", verdict_name(v), action_name(a),
-			 role_name(r), rep.code, rep.dsn ? rep.dsn : "(null)", code, dsn);
+		         role_name(r), rep.code, rep.dsn ? rep.dsn : "(null)", code, dsn);
 }
 
 static void test_reply_table(void **state)
@@ -105,22 +105,14 @@ static void test_reply_table(void **state)
 		int tf_code[2];
 		const char *tf_dsn[2];
 	} want[] = {
-		{ V_NULL_MX, { 550, 556 }, { "5.7.27", "5.1.10" },
-		  { 450, 450 }, { "4.7.27", "4.1.10" } },
-		{ V_NXDOMAIN, { 550, 550 }, { "5.1.8", "5.1.2" },
-		  { 450, 450 }, { "4.1.8", "4.1.2" } },
-		{ V_NO_MAIL_HOST, { 550, 550 }, { "5.1.8", "5.1.2" },
-		  { 450, 450 }, { "4.1.8", "4.1.2" } },
-		{ V_BROKEN_MX, { 550, 550 }, { "5.1.8", "5.4.4" },
-		  { 450, 450 }, { "4.1.8", "4.4.4" } },
-		{ V_MX_CNAME, { 550, 550 }, { "5.1.8", "5.4.4" },
-		  { 450, 450 }, { "4.1.8", "4.4.4" } },
-		{ V_DNS_ERROR, { 451, 451 }, { "4.4.3", "4.4.3" },
-		  { 451, 451 }, { "4.4.3", "4.4.3" } },
-		{ V_OK, { 550, 550 }, { "5.7.1", "5.7.1" },
-		  { 451, 451 }, { "4.3.0", "4.3.0" } },
-		{ V_SKIPPED, { 550, 550 }, { "5.7.1", "5.7.1" },
-		  { 451, 451 }, { "4.3.0", "4.3.0" } },
+	        {V_NULL_MX, {550, 556}, {"5.7.27", "5.1.10"}, {450, 450}, {"4.7.27", "4.1.10"}},
+	        {V_NXDOMAIN, {550, 550}, {"5.1.8", "5.1.2"}, {450, 450}, {"4.1.8", "4.1.2"}},
+	        {V_NO_MAIL_HOST, {550, 550}, {"5.1.8", "5.1.2"}, {450, 450}, {"4.1.8", "4.1.2"}},
+	        {V_BROKEN_MX, {550, 550}, {"5.1.8", "5.4.4"}, {450, 450}, {"4.1.8", "4.4.4"}},
+	        {V_MX_CNAME, {550, 550}, {"5.1.8", "5.4.4"}, {450, 450}, {"4.1.8", "4.4.4"}},
+	        {V_DNS_ERROR, {451, 451}, {"4.4.3", "4.4.3"}, {451, 451}, {"4.4.3", "4.4.3"}},
+	        {V_OK, {550, 550}, {"5.7.1", "5.7.1"}, {451, 451}, {"4.3.0", "4.3.0"}},
+	        {V_SKIPPED, {550, 550}, {"5.7.1", "5.7.1"}, {451, 451}, {"4.3.0", "4.3.0"}},
 	};
 
 	(void)state;
@@ -128,9 +120,9 @@ static void test_reply_table(void **state)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		for (int r = ROLE_SENDER; r <= ROLE_RECIPIENT; r++) {
 			expect_reply(want[i].v, ACT_REJECT, (enum role)r, want[i].rej_code[r],
-				     want[i].rej_dsn[r]);
+			             want[i].rej_dsn[r]);
 			expect_reply(want[i].v, ACT_TEMPFAIL, (enum role)r, want[i].tf_code[r],
-				     want[i].tf_dsn[r]);
+			             want[i].tf_dsn[r]);
 		}
 	}
 }
@@ -175,7 +167,7 @@ static void test_reply_invariant(void **state)
 			if (rej.code / 100 != rej_class || !dsn_well_formed(rej.dsn) ||
 			    rej.dsn[0] != '0' + rej_class)
 				fail_msg("%s/%s reject: %d %s", vnames[v], role_name((enum role)r),
-					 rej.code, rej.dsn);
+				         rej.code, rej.dsn);
 
 			assert_int_equal(acc.code, 0);
 			assert_null(acc.dsn);
@@ -207,19 +199,19 @@ static void test_reply_out_of_range(void **state)
 	rep = reply_for(V__COUNT, ACT_REJECT, ROLE_SENDER);
 	assert_int_equal(rep.code, 550);
 	assert_string_equal(rep.dsn, "5.7.1");
-	rep = reply_for((enum verdict)-1, ACT_TEMPFAIL, ROLE_RECIPIENT);
+	rep = reply_for((enum verdict) - 1, ACT_TEMPFAIL, ROLE_RECIPIENT);
 	assert_int_equal(rep.code, 451);
 	assert_string_equal(rep.dsn, "4.3.0");
 	rep = reply_for(V_NULL_MX, ACT_REJECT, (enum role)2);
 	assert_int_equal(rep.code, 550);
 	assert_string_equal(rep.dsn, "5.7.1");
-	rep = reply_for(V_NULL_MX, ACT_TEMPFAIL, (enum role)-1);
+	rep = reply_for(V_NULL_MX, ACT_TEMPFAIL, (enum role) - 1);
 	assert_int_equal(rep.code, 451);
 	assert_string_equal(rep.dsn, "4.3.0");
 	rep = reply_for(V_NULL_MX, ACT__COUNT, ROLE_SENDER);
 	assert_int_equal(rep.code, 0);
 	assert_null(rep.dsn);
-	rep = reply_for(V_NULL_MX, (enum action)-1, ROLE_SENDER);
+	rep = reply_for(V_NULL_MX, (enum action) - 1, ROLE_SENDER);
 	assert_int_equal(rep.code, 0);
 	assert_null(rep.dsn);
 }
@@ -227,14 +219,14 @@ static void test_reply_out_of_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_verdict_names),
-		cmocka_unit_test(test_action_names),
-		cmocka_unit_test(test_role_names),
-		cmocka_unit_test(test_unknown_names),
-		cmocka_unit_test(test_reply_table),
-		cmocka_unit_test(test_reply_invariant),
-		cmocka_unit_test(test_dns_error_never_permanent),
-		cmocka_unit_test(test_reply_out_of_range),
+	        cmocka_unit_test(test_verdict_names),
+	        cmocka_unit_test(test_action_names),
+	        cmocka_unit_test(test_role_names),
+	        cmocka_unit_test(test_unknown_names),
+	        cmocka_unit_test(test_reply_table),
+	        cmocka_unit_test(test_reply_invariant),
+	        cmocka_unit_test(test_dns_error_never_permanent),
+	        cmocka_unit_test(test_reply_out_of_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
