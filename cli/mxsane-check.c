@@ -376,16 +376,15 @@ int main(int argc, char **argv)
 		return EX_USAGE_;
 	}
 
-	struct config *cfg;
-	struct stat sb;
-	if (conf || stat(CONFIG_DEFAULT_PATH, &sb) == 0)
-		cfg = config_load(conf ? conf : CONFIG_DEFAULT_PATH, err, sizeof(err));
-	else
-		cfg = config_defaults();
+	bool defaults;
+	struct config *cfg = config_load_chosen(conf, &defaults, err, sizeof(err));
 	if (!cfg) {
-		fprintf(stderr, "mxsane-check: %s\n", conf || errno ? err : "out of memory");
+		fprintf(stderr, "mxsane-check: %s\n", err);
 		return EX_CONFIG_;
 	}
+	if (defaults)
+		fprintf(stderr, "mxsane-check: warning: %s does not exist: built-in defaults\n",
+		        CONFIG_DEFAULT_PATH);
 	if (server) {
 		char *dup = strdup(server);
 		char **v = malloc(sizeof(char *));

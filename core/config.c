@@ -1253,6 +1253,21 @@ static void config_free(struct config *c)
 	free(c);
 }
 
+struct config *config_load_chosen(const char *given, bool *defaults, char *err, size_t errlen)
+{
+	struct stat sb;
+	*defaults = false;
+	if (given)
+		return config_load(given, err, errlen);
+	if (stat(CONFIG_DEFAULT_PATH, &sb) == 0 || errno != ENOENT)
+		return config_load(CONFIG_DEFAULT_PATH, err, errlen);
+	*defaults = true;
+	struct config *c = config_defaults();
+	if (!c)
+		snprintf(err, errlen, "out of memory");
+	return c;
+}
+
 struct config *config_defaults(void)
 {
 	struct config *c = calloc(1, sizeof(*c));

@@ -82,6 +82,15 @@ struct config {
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
 
+/*
+ * Which configuration a program runs with, the same rule for all three: the file given (-c)
+ * when there is one; else CONFIG_DEFAULT_PATH when it exists, and an existing file that cannot
+ * be read is an error like any other; else, when the default file does not exist, built-in
+ * defaults, and *defaults is set so that the program can warn.  NULL with err (FILE:LINE where
+ * it applies) on failure.
+ */
+struct config *config_load_chosen(const char *given, bool *defaults, char *err, size_t errlen);
+
 /* Built-in defaults (what an empty file gives).  NULL only on out of memory. */
 struct config *config_defaults(void);
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +248,11 @@ int daemon_fds_open(void)
 			n++;
 	closedir(d);
 	return n > 0 ? n - 1 : 0; /* not the directory's own descriptor */
+}
+
+void daemon_ignore_signals(void)
+{
+	static const int sigs[] = {SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_IGN);
 }

@@ -47,6 +47,10 @@ int daemon_remove_stale_socket(const char *path, char *err, size_t errlen);
  * in force afterwards, 0 if it cannot be read. */
 rlim_t daemon_raise_nofile(void);
 
+/* Ignore the signals whose default action ends a process and that no daemon uses (SIGALRM,
+ * SIGVTALRM, SIGPROF, SIGIO, SIGPWR): a stray kill must not stop the mail filter. */
+void daemon_ignore_signals(void);
+
 /*
  * Descriptors a daemon keeps for itself beyond its client connections, so that a full house
  * of clients never leaves a check without a socket for its DNS query: per DNS server one UDP

@@ -18,6 +18,7 @@
  * configuration error.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -120,7 +121,10 @@ static char *absolute(const char *path)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	int ch;
-	while ((ch = getopt(argc, argv, "c:p:fnVu:P:dh")) != -1) {
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
+	while ((ch = getopt_long(argc, argv, "c:p:fnVu:P:dh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->conf = optarg; break;
 		case 'p': o->socket = optarg; break;
@@ -235,26 +239,29 @@ int main(int argc, char **argv)
 		return EX_OK;
 	}
 
-	/* Configuration: -c FILE, else the default file, else built-in defaults. */
-	struct stat st;
-	if (o.conf)
-		conf_path = absolute(o.conf);
-	else if (stat(CONFIG_DEFAULT_PATH, &st) == 0 || errno != ENOENT)
-		conf_path = strdup(CONFIG_DEFAULT_PATH);
-	else
-		defaults = true;
-	if (!defaults && !conf_path) {
+	/* Configuration: -c FILE, else the default file, else built-in defaults (the rule of
+	 * config_load_chosen, the same for the three programs). */
+	if (o.conf && !(conf_path = absolute(o.conf))) {
 		fprintf(stderr, "mxsane-milter: out of memory\n");
 		return EX_OSERR;
 	}
-	cfg = defaults ? config_defaults() : config_load(conf_path, err, sizeof(err));
+	cfg = config_load_chosen(conf_path, &defaults, err, sizeof(err));
 	if (!cfg) {
-		fprintf(stderr, "mxsane-milter: %s\n", defaults ? "out of memory" : err);
+		fprintf(stderr, "mxsane-milter: %s\n", err);
 		free(conf_path);
 		return EX_CONFIG;
 	}
+	if (!defaults && !conf_path && !(conf_path = strdup(CONFIG_DEFAULT_PATH))) {
+		fprintf(stderr, "mxsane-milter: out of memory\n");
+		config_unref(cfg);
+		return EX_OSERR;
+	}
 	if (o.check) {
-		printf("configuration OK: %s\n", defaults ? "(built-in defaults)" : conf_path);
+		if (defaults)
+			fprintf(stderr, "mxsane-milter: warning: %s does not exist\n",
+			        CONFIG_DEFAULT_PATH);
+		printf("configuration OK: %s%s\n", defaults ? "built-in defaults, " : "",
+		       defaults ? CONFIG_DEFAULT_PATH " not found" : conf_path);
 		config_unref(cfg);
 		free(conf_path);
 		return EX_OK;
@@ -296,6 +303,9 @@ int main(int argc, char **argv)
 	reload_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* signals it has no use for are never fatal (SIGUSR2 is blocked above: its reload
+	 * thread uses it internally) */
+	daemon_ignore_signals();
 
 	if (resolver_library_init() != 0) {
 		report("cannot initialise c-ares");
@@ -354,12 +364,13 @@ int main(int argc, char **argv)
 		pid_written = true;
 	}
 	log_msg(LOG_INFO,
-	        "mxsane-milter %s listening on %s, configuration %s, timeout %u s, open file "
-	        "limit %llu (MTA connections refused from descriptor %u on)",
-	        MXSANE_VERSION, spec, defaults ? "built-in defaults" : conf_path,
-	        cfg->milter_timeout, (unsigned long long)nofile, gate_ceiling());
+	        "mxsane-milter %s listening on %s, mode %s, configuration %s, timeout %u s, "
+	        "open file limit %llu (MTA connections refused from descriptor %u on)",
+	        MXSANE_VERSION, spec, cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
+	        defaults ? "built-in defaults" : conf_path, cfg->milter_timeout,
+	        (unsigned long long)nofile, gate_ceiling());
 	if (defaults)
-		log_msg(LOG_INFO, "%s does not exist: running with built-in defaults",
+		log_msg(LOG_WARNING, "WARNING: %s does not exist: running with built-in defaults",
 		        CONFIG_DEFAULT_PATH);
 	struct worker_ctx w = {
 	        .cfg = config_ref(cfg), .conf_path = conf_path, .socket = o.socket ? NULL : spec};

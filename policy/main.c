@@ -119,21 +119,12 @@ static void apply_max_connections(struct app *a, const struct config *cfg)
 	server_set_fd_room(a->srv, room, (unsigned long long)a->nofile);
 }
 
+/* The rule of config_load_chosen, the same for the three programs. */
 static struct config *load_config(struct app *a, char *err, size_t errlen)
 {
-	struct stat sb;
-	if (a->conf_arg) {
-		a->conf_path = a->conf_arg;
-		return config_load(a->conf_arg, err, errlen);
-	}
-	if (stat(CONFIG_DEFAULT_PATH, &sb) == 0) {
-		a->conf_path = CONFIG_DEFAULT_PATH;
-		return config_load(CONFIG_DEFAULT_PATH, err, errlen);
-	}
-	a->conf_path = NULL;
-	struct config *c = config_defaults();
-	if (!c)
-		snprintf(err, errlen, "out of memory");
+	bool defaults;
+	struct config *c = config_load_chosen(a->conf_arg, &defaults, err, errlen);
+	a->conf_path = defaults ? NULL : (a->conf_arg ? a->conf_arg : CONFIG_DEFAULT_PATH);
 	return c;
 }
 
@@ -316,6 +307,9 @@ static int run(struct app *a)
 		        a->cfg->policy_idle_timeout, a->cfg->policy_max_connections,
 		        (unsigned long long)a->nofile);
 	}
+	if (!a->conf_path)
+		log_msg(LOG_WARNING, "WARNING: %s does not exist: running with built-in defaults",
+		        CONFIG_DEFAULT_PATH);
 
 	/* The decision lines of one loop iteration (often dozens of requests under load) go
 	 * out with one write(2) before the loop waits again, instead of one each. */
@@ -365,7 +359,10 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.lfd = a.sigfd = -1;
-	while ((c = getopt(argc, argv, "c:l:fnVu:P:sdh")) != -1) {
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
+	while ((c = getopt_long(argc, argv, "c:l:fnVu:P:sdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': a.conf_arg = optarg; break;
 		case 'l': a.listen_arg = optarg; break;
@@ -400,6 +397,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* signals it has no use for are never fatal (SIGUSR1 and SIGHUP reload, TERM and INT
+	 * stop) */
+	daemon_ignore_signals();
+	signal(SIGUSR2, SIG_IGN);
 
 	a.cfg = load_config(&a, err, sizeof(err));
 	if (!a.cfg) {
@@ -419,7 +420,11 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (a.check_only) {
-		printf("configuration OK: %s\n", a.conf_path ? a.conf_path : "built-in defaults");
+		if (!a.conf_path)
+			fprintf(stderr, PROG ": warning: %s does not exist\n", CONFIG_DEFAULT_PATH);
+		printf("configuration OK: %s\n",
+		       a.conf_path ? a.conf_path
+		                   : "built-in defaults, " CONFIG_DEFAULT_PATH " not found");
 		config_unref(a.cfg);
 		return EX_OK;
 	}
