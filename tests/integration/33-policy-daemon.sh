@@ -86,7 +86,7 @@ assert_match "-n missing file names it" "$T_DIR/missing.conf" "$ERR"
 if [ ! -e /etc/mxsane/mxsane.conf ]; then
 	run -n
 	assert_eq "-n without -c and no default file: built-in defaults" \
-		"0 configuration OK: built-in defaults" "$RC $OUT"
+		"0 configuration OK: built-in defaults, /etc/mxsane/mxsane.conf not found" "$RC $OUT"
 fi
 
 run -x
