@@ -385,19 +385,10 @@ int main(int argc, char **argv)
 	if (defaults)
 		fprintf(stderr, "mxsane-check: warning: %s does not exist: built-in defaults\n",
 		        CONFIG_DEFAULT_PATH);
-	if (server) {
-		char *dup = strdup(server);
-		char **v = malloc(sizeof(char *));
-		if (!dup || !v) {
-			fprintf(stderr, "mxsane-check: out of memory\n");
-			return EX_CONFIG_;
-		}
-		for (size_t i = 0; i < cfg->nservers; i++)
-			free(cfg->servers[i]);
-		free(cfg->servers);
-		v[0] = dup;
-		cfg->servers = v;
-		cfg->nservers = 1;
+	if (server && config_set_servers(cfg, &server, 1, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mxsane-check: -s %s\n", err);
+		config_unref(cfg);
+		return EX_USAGE_;
 	}
 	log_open("mxsane-check", true, LOG_MAIL);
 	if (resolver_library_init() != 0) {

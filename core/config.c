@@ -1253,6 +1253,40 @@ static void config_free(struct config *c)
 	free(c);
 }
 
+int config_set_servers(struct config *c, const char *const *servers, size_t n, char *err,
+                       size_t errlen)
+{
+	char **v = n ? calloc(n, sizeof(*v)) : NULL;
+	size_t i;
+	if (n && !v)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		if (!server_valid(servers[i])) {
+			snprintf(err, errlen,
+			         "invalid server \"%.100s\" (expected IPv4[:port], [IPv6]:port or "
+			         "IPv6; "
+			         "port 1..65535)",
+			         servers[i]);
+			goto fail;
+		}
+		if (!(v[i] = strdup(servers[i])))
+			goto oom;
+	}
+	for (size_t k = 0; k < c->nservers; k++)
+		free(c->servers[k]);
+	free(c->servers);
+	c->servers = v;
+	c->nservers = n;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	for (size_t k = 0; v && k < n; k++)
+		free(v[k]);
+	free(v);
+	return -1;
+}
+
 struct config *config_load_chosen(const char *given, bool *defaults, char *err, size_t errlen)
 {
 	struct stat sb;

@@ -91,6 +91,12 @@ struct config *config_load(const char *path, char *err, size_t errlen);
  */
 struct config *config_load_chosen(const char *given, bool *defaults, char *err, size_t errlen);
 
+/* Replace the resolver servers (mxsane-check -s) after checking each as the file's
+ * resolver.servers is checked.  0, or -1 with err (the configuration is unchanged).  Only on
+ * a configuration nobody else holds yet. */
+int config_set_servers(struct config *c, const char *const *servers, size_t n, char *err,
+                       size_t errlen);
+
 /* Built-in defaults (what an empty file gives).  NULL only on out of memory. */
 struct config *config_defaults(void);
 

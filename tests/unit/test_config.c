@@ -860,6 +860,25 @@ static void test_missing_file(void **state)
 }
 
 /* The installed example must load and describe exactly the defaults. */
+/* mxsane-check -s: the servers replaced through the config, checked as the file's are */
+static void test_set_servers(void **state)
+{
+	(void)state;
+	char err[256];
+	struct config *c = config_defaults();
+	const char *good[] = {"127.0.0.1:5300", "[::1]:53"};
+	const char *bad[] = {"127.0.0.1", "example.net"};
+	assert_non_null(c);
+	assert_int_equal(config_set_servers(c, good, 2, err, sizeof(err)), 0);
+	assert_int_equal(c->nservers, 2);
+	assert_string_equal(c->servers[1], "[::1]:53");
+	assert_int_equal(config_set_servers(c, bad, 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "example.net"));
+	assert_int_equal(c->nservers, 2); /* unchanged */
+	assert_string_equal(c->servers[0], "127.0.0.1:5300");
+	config_unref(c);
+}
+
 static void test_example_conf(void **state)
 {
 	const char *top = getenv("MXS_TOP");
@@ -902,6 +921,7 @@ int main(void)
 	        cmocka_unit_test(test_syntax_accepted),
 	        cmocka_unit_test(test_missing_file),
 	        cmocka_unit_test(test_example_conf),
+	        cmocka_unit_test(test_set_servers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
