@@ -29,6 +29,7 @@
 #define EX_OK_     0
 #define EX_REJECT  1
 #define EX_TEMP    2
+#define EX_INPUT   65 /* a NAME that is no domain and no address (EX_DATAERR) */
 #define EX_USAGE_  64
 #define EX_CONFIG_ 78
 
@@ -61,8 +62,8 @@ static void usage(FILE *f)
 	        "  -j         one JSON object per NAME instead of the checklist\n"
 	        "  --smtp     also connect to port 25 of each usable MX target and show the "
 	        "banner\n"
-	        "exit: 0 accepted, 1 would be rejected, 2 would be tempfailed, 64 usage, 78 "
-	        "config\n",
+	        "exit: 0 accepted, 1 would be rejected, 2 would be tempfailed, 64 usage,\n"
+	        "      65 a NAME is no domain and no address, 78 config\n",
 	        CONFIG_DEFAULT_PATH);
 }
 
@@ -153,6 +154,39 @@ static void json_str(const char *s)
 	}
 	log_escape_json(esc, sizeof(esc), s);
 	printf("\"%s\"", esc);
+}
+
+/* Is NAME something to check?  A domain must be a valid name, an address must parse; the
+ * null address "<>" and address literals are valid input that the engine skips. */
+static bool input_valid(const struct check_request *req, char *why, size_t whylen)
+{
+	if (req->domain) {
+		char dom[DOMAIN_MAX + 1], reason[128];
+		if (domain_normalize(req->domain, strlen(req->domain), dom, reason, sizeof(reason)))
+			return true;
+		snprintf(why, whylen, "invalid domain: %s", reason);
+		return false;
+	}
+	struct addr_parsed ap;
+	if (addr_parse(req->address, req->address_len, &ap))
+		return true;
+	snprintf(why, whylen, "unparseable address: %s", ap.reason);
+	return false;
+}
+
+static void print_input_error(const struct opts *o, const char *name, const char *why)
+{
+	char esc[4 * 1024 + 3];
+	if (o->json) {
+		printf("{\"name\":");
+		json_str(name);
+		printf(",\"error\":");
+		json_str(why);
+		printf("}\n");
+		return;
+	}
+	log_escape_kv(esc, sizeof(esc), name);
+	fprintf(stderr, "mxsane-check: %s: %s\n", esc, why);
 }
 
 static void print_json(const struct job *j, const struct check_result *r)
@@ -408,7 +442,7 @@ int main(int argc, char **argv)
 	engine_set_wait_all(e, true);
 	uint64_t probe_end = evloop_update_time(loop) + cfg->timeout_ms;
 
-	bool any_reject = false, any_temp = false;
+	bool any_reject = false, any_temp = false, any_bad = false;
 	for (int i = optind; i < argc; i++) {
 		struct job j = {.o = &o, .name = argv[i]};
 		struct check_request req = {.role = o.role, .want_addresses = true};
@@ -418,6 +452,13 @@ int main(int argc, char **argv)
 			req.address_len = strlen(n);
 		} else {
 			req.domain = n;
+		}
+		char why[160];
+		if (!input_valid(&req, why, sizeof(why))) {
+			/* a typo is not a domain that would be accepted: say so, and exit 65 */
+			print_input_error(&o, n, why);
+			any_bad = true;
+			continue;
 		}
 		engine_check(e, &req, on_result, &j);
 		while (!j.done)
@@ -441,7 +482,9 @@ int main(int argc, char **argv)
 	engine_free(e);
 	evloop_free(loop);
 	config_unref(cfg);
-	if (any_reject)
+	if (any_bad)
+		rc = EX_INPUT;
+	else if (any_reject)
 		rc = EX_REJECT;
 	else if (any_temp)
 		rc = EX_TEMP;

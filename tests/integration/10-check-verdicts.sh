@@ -381,21 +381,43 @@ for bad in 'user@@ok-mx.mxs.test' 'user@' '@' '<unterminated@ok-mx.mxs.test' \
 	json_fields "$(printf '%s\n' "$OUT" | sed -n 1p)"
 	reason=${JF[reason]:-}
 	[ "$reason" = null ] && reason=
-	if [ -n "$reason" ] || { [ "$RC" -eq 64 ] && [ -n "$ERR" ]; }; then
-		ok "hostile NAME $shown: exit $RC, reason: ${reason:-$ERR}"
+	if [ -n "$reason" ] || { [ "$RC" -eq 65 ] && [ -n "${JF[error]:-}" ]; }; then
+		ok "hostile NAME $shown: exit $RC, ${reason:+reason: $reason}${JF[error]:+error: ${JF[error]}}"
 	else
 		not_ok "hostile NAME $shown" "exit $RC, no reason; out: $OUT; err: $ERR"
 	fi
 done
 
+# ---- 13. a NAME that is no domain and no address: an error (65), never "skipped, accept" -------
+for bad in 'not a domain!' 'bob@' 'user@a..b.mxs.test' '@'; do
+	run -c "$CONF" -j "$bad"
+	json_fields "$OUT"
+	assert_eq "input error '$bad': exit 65" 65 "$RC"
+	assert_match "input error '$bad': JSON with an error field" '^(invalid domain|unparseable address): ' \
+		"${JF[error]:-<missing>}"
+	run -c "$CONF" "$bad"
+	assert_match "input error '$bad': text output says why on stderr" "mxsane-check: .*: (invalid domain|unparseable address): " "$ERR"
+done
+run -c "$CONF" -j 'bob@' ok-mx.mxs.test
+assert_eq "an input error among good names: every NAME answered" 2 "$(printf '%s\n' "$OUT" | grep -c .)"
+assert_eq "an input error among good names: exit 65" 65 "$RC"
+for fine in '<>' 'user@[192.0.2.1]'; do
+	run -c "$CONF" -j "$fine"
+	json_fields "$OUT"
+	assert_eq "'$fine' is valid input the daemons skip: skipped, exit 0" "skipped 0" "${JF[verdict]:-?} $RC"
+done
+
 # text output: the argument is escaped as the log escapes it, so a terminal escape sequence
 # in a NAME cannot reach the terminal
-run -c "$CONF" -r recipient $'\e[31mx@ok-mx.mxs.test\e]0;title\a'
-if printf '%s' "$OUT" | LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]'; then
-	not_ok "text output: no control octet from the NAME" "$(printf '%s' "$OUT" | od -c | head -3)"
-else
-	ok "text output: no control octet from the NAME"
-fi
-assert_match "text output: ESC shown as \\x1b" '\\x1b\[31m' "$OUT"
+# (on standard output for a NAME that is checked, on standard error for one that is refused)
+for name in $'\e[31mx@ok-mx.mxs.test' $'x@ok-mx.mxs.test\e]0;title\a'; do
+	run -c "$CONF" -r recipient "$name"
+	if printf '%s%s' "$OUT" "$ERR" | LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]'; then
+		not_ok "text output: no control octet from the NAME" "$(printf '%s%s' "$OUT" "$ERR" | od -c | head -3)"
+	else
+		ok "text output: no control octet from the NAME"
+	fi
+	assert_match "text output: ESC shown as \\x1b" '\\x1b[]\[]' "$OUT$ERR"
+done
 
 finish
