@@ -36,14 +36,18 @@ ROUNDS=${ROUNDS:-5}
 USER_ARGS=()
 [ "$(id -u)" = 0 ] && USER_ARGS=(-u root)
 
-# ---- systemd: RestartSec x StartLimitBurst must exceed StartLimitIntervalSec
-unit_val() { sed -n "s/^$1=\([0-9]*\)s\?$/\1/p" "$UNIT"; }
-RS=$(unit_val RestartSec) SLI=$(unit_val StartLimitIntervalSec) SLB=$(unit_val StartLimitBurst)
-if [ -n "$RS" ] && [ -n "$SLI" ] && [ -n "$SLB" ] && [ $((RS * SLB)) -gt "$SLI" ]; then
-	ok "unit: RestartSec=${RS}s x StartLimitBurst=$SLB > StartLimitIntervalSec=${SLI}s"
-else
-	not_ok "unit: restarts cannot hit the start limit" "RestartSec='$RS' burst='$SLB' interval='$SLI'"
-fi
+# ---- systemd: RestartSec x StartLimitBurst must exceed StartLimitIntervalSec (both units)
+unit_val() { sed -n "s/^$2=\([0-9]*\)s\?$/\1/p" "$1"; }
+for UNIT_FILE in "$UNIT" "$MXS_TOP/packaging/debian/mxsane.mxsane-policyd.service"; do
+	u=${UNIT_FILE##*.mxsane-}
+	RS=$(unit_val "$UNIT_FILE" RestartSec) SLI=$(unit_val "$UNIT_FILE" StartLimitIntervalSec)
+	SLB=$(unit_val "$UNIT_FILE" StartLimitBurst)
+	if [ -n "$RS" ] && [ -n "$SLI" ] && [ -n "$SLB" ] && [ $((RS * SLB)) -gt "$SLI" ]; then
+		ok "$u: RestartSec=${RS}s x StartLimitBurst=$SLB > StartLimitIntervalSec=${SLI}s"
+	else
+		not_ok "$u: restarts cannot hit the start limit" "RestartSec='$RS' burst='$SLB' interval='$SLI'"
+	fi
+done
 
 start_knot || { not_ok "knotd starts" "see the log above"; finish; }
 CONF="$T_DIR/mxsane.conf"
