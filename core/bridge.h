@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "config.h"
-#include "log.h"
+#include "decision.h"
 #include "verdict.h"
 
 struct bridge;

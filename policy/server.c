@@ -28,6 +28,7 @@
 
 #include "engine.h"
 #include "evloop.h"
+#include "decision.h"
 #include "log.h"
 #include "request.h"
 

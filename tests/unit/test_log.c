@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "decision.h"
 #include "log.h"
 
 /* Parse one key=value line back (values: bare or "quoted" with \xHH escapes). Returns the
