@@ -9,8 +9,9 @@
  * MX: the implicit MX).  A is asked first, AAAA when A gives nothing usable or has not
  * answered after a quarter of the budget; mxsane-check (engine_set_wait_all) asks both.
  * The verdict rules (RFC 5321 5.1, RFC 7505, RFC 2181 10.3) are applied in one place,
- * verdict_decide() in engine.c; the action comes from the configuration, the reply from the
- * table in verdict.h, and `mode = "monitor"` turns reject/tempfail into warn.
+ * rules_decide() in rules.c (pure functions over the evidence, evidence.h); the action
+ * comes from the configuration, the reply from the table in verdict.h, and
+ * `mode = "monitor"` turns reject/tempfail into warn.
  *
  * Threading: an engine belongs to one evloop and its thread.  Programs with many threads
  * (the milter) run the engine in one thread and hand requests over (see bridge.h).
@@ -25,6 +26,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "resolver.h"
 #include "verdict.h"
 
 struct evloop;
@@ -96,6 +98,18 @@ struct engine_stats {
 
 /* Create an engine bound to loop, taking a reference to cfg.  NULL with err on failure. */
 struct engine *engine_new(struct evloop *loop, struct config *cfg, char *err, size_t errlen);
+
+/* How the engine asks DNS: query() starts one question and calls cb once, later from the
+ * loop (or at once on failure), as resolver_query() does; the engine uses its resolver.
+ * A unit test gives its own (scripted answers, delays, timeouts) with engine_new_dns(). */
+struct engine_dns {
+	void (*query)(void *ctx, const char *name, uint16_t qtype, resolver_cb cb, void *arg);
+	void *ctx;
+};
+/* An engine whose every query goes to dns: no resolver, no recursion probe; the resolver
+ * settings of cfg (and of later configurations) are not used. */
+struct engine *engine_new_dns(struct evloop *loop, struct config *cfg, const struct engine_dns *dns,
+                              char *err, size_t errlen);
 /* Complete every pending check with dns_error ("shutting down"), then free.  NULL ok. */
 void engine_free(struct engine *e);
 

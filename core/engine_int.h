@@ -1,0 +1,153 @@
+/*
+ * engine_int.h - what the files of the engine share (not for front-ends: engine.h is the
+ * interface).  The engine is: the in-flight query table (inflight.c), the lookup state
+ * machine of one check (check.c), the verdict rules over the evidence it collects (rules.c,
+ * evidence.h), the outage guard (outage.c), the result handed to the front-end (result.c),
+ * and the engine object itself (engine.c).
+ */
+#ifndef MXSANE_ENGINE_INT_H
+#define MXSANE_ENGINE_INT_H
+
+#include "arena.h"
+#include "cache.h"
+#include "dnsmsg.h"
+#include "engine.h"
+#include "evidence.h"
+#include "outage.h"
+
+/* MX hosts whose lookups run at once, most preferred first; the next starts when one ends.
+ * Every host of the set is looked at (within the check's deadline): the window only bounds
+ * the burst of queries a domain with hundreds of MX records can cause. */
+#define TARGET_WINDOW  32
+#define REPLY_TEXT_MAX 900 /* bytes of reply text (without code and DSN) */
+#define INFLIGHT_BKTS  1024
+#define DOMAIN_CHAIN   (-1) /* tidx of the lookups for the domain itself (MX, CNAME chain) */
+
+#include <string.h>
+
+/* One check waiting for one in-flight query.  Owned by the in-flight entry; a check that
+ * finishes first just clears chk. */
+struct waiter {
+	struct waiter *next;          /* in the in-flight entry's list */
+	struct waiter *cprev, *cnext; /* in the check's list */
+	struct check *chk;
+	int tidx, fam;
+};
+
+struct inflight {
+	struct inflight *hnext;
+	struct engine *e;
+	struct waiter *waiters;
+	uint16_t qtype;
+	uint32_t hash;
+	char name[DOMAIN_MAX + 2];
+};
+
+struct check {
+	struct engine *e;
+	struct config *cfg;
+	check_cb cb;
+	void *arg;
+	enum role role;
+	uint64_t start, deadline;
+	struct ev_timer *timer;
+	struct ev_timer *hedge; /* asks AAAA of hosts whose A has not answered yet */
+	struct waiter *waiters; /* pending waits of this check */
+	unsigned pending;       /* lookups outstanding */
+	unsigned issuing;       /* >0 while issuing a batch of lookups: do not finish yet */
+	unsigned busy;          /* call depth inside this check: free only at 0 */
+	bool finished;
+	bool want_addresses;
+	bool cache_only;  /* engine_check_cached: never ask DNS ... */
+	bool would_block; /* ... and it would have had to: ended without a result */
+	unsigned hits;    /* record sets taken from the cache (stats, counted at the end) */
+
+	char domain[DOMAIN_MAX + 1];
+	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
+	unsigned hops;            /* CNAME hops at the domain, counted across replies */
+	unsigned nvisited;
+	const char *visited[DNS_MAX_CNAME + 1]; /* names of the chain (arena) */
+	struct rrset *mxset;                    /* final MX answer */
+	bool implicit;
+	const char *chain_fail; /* temporary failure of the domain chain */
+	bool chain_nxdomain;    /* the domain (or its alias target) does not exist */
+
+	struct target *t;
+	size_t nt;
+	size_t next_target; /* the first target not yet started */
+	unsigned active;    /* targets with lookups outstanding (at most TARGET_WINDOW) */
+	bool any_started;   /* a target has been looked up (or taken from the MX set's memo) */
+
+	uint32_t ttl;
+	bool all_cached, any_rrset;
+
+	struct arena ar;
+	const char *notes[16];
+	size_t nnotes;
+	const char *raw; /* the address as given (arena copy, cut at ADDR_MAX + 1 octets:
+	                  * anything longer is refused, so never in a reply) */
+	size_t rawlen;
+	/* last: the arena's first buffer (not cleared), enough for a usual check's targets,
+	 * results and texts (more goes to heap blocks) */
+	_Alignas(16) unsigned char arena_mem[2048];
+};
+
+struct engine {
+	struct evloop *loop;
+	struct config *cfg;
+	struct resolver *res;
+	struct engine_dns dns; /* how queries are asked: e->res, or a test's script */
+	bool scripted;         /* dns is a test's: no resolver, no probe */
+	struct resolver *retired[4];
+	struct resolver_probe *probe; /* do the servers recurse?  (at start and each reload) */
+	struct ev_timer *reap_timer;
+	struct cache *cache;
+	struct inflight *fl[INFLIGHT_BKTS];
+	size_t ninflight;
+	bool wait_all, closing;
+	struct engine_stats st;
+	/* the last client judged against skip.clients (a request's checks share their client) */
+	const struct config *skip_cfg;
+	bool skip_last;
+	char skip_client[64];
+	/* finished checks kept for the next ones (a check is about 3 KiB: no malloc/free per
+	 * check on the warm path) */
+	struct check *spare[16];
+	size_t nspare;
+	/* DNS outage guard */
+	struct outage_guard guard;
+};
+
+/* Copy a NUL-terminated name into a fixed buffer, cut to fit (snprintf "%s" without the
+ * format machinery: several times per check). */
+static inline void copy_name(char *dst, size_t size, const char *src)
+{
+	size_t l = strnlen(src, size - 1);
+	memcpy(dst, src, l);
+	dst[l] = '\0';
+}
+
+/* inflight.c: ask for name/qtype on behalf of check c (its target tidx, family fam, or
+ * DOMAIN_CHAIN): from the cache, or by joining or starting an in-flight query.  The answer
+ * reaches check_deliver(), maybe before this returns. */
+void inflight_lookup(struct check *c, int tidx, int fam, const char *name, uint16_t qtype);
+/* A check stops waiting: its waits are left to the in-flight entries, which free them. */
+void inflight_detach(struct check *c);
+
+/* check.c */
+void check_deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool cached);
+void check_finish(struct check *c);
+void check_detach(struct check *c);
+void check_free(struct check *c);
+struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
+                          bool cache_only, bool *would_block);
+void check_cancel(struct check *c);
+
+/* result.c: build the result of a finished check and hand it to the front-end's callback. */
+void result_emit(struct check *c, enum verdict v, const char *detail, const char *reason);
+/* The result for a check that could not even start (out of memory): dns_error, tempfail. */
+void result_emit_oom(const struct check_request *req, check_cb cb, void *arg);
+/* Printable ASCII copy of network input for replies and texts (arena). */
+const char *result_printable(struct arena *ar, const char *s, size_t len);
+
+#endif

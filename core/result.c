@@ -1,0 +1,171 @@
+/*
+ * result.c - the result of a finished check as the front-ends get it (engine.h's struct
+ * check_result): the action after monitor mode and the outage guard, the reply from
+ * verdict.h's table with its bounded text, the warning header, the TTL, and the MX hosts
+ * with what is wrong with each.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine_int.h"
+#include "evloop.h"
+
+/* Printable ASCII copy of network input for replies: controls and non-ASCII become '?',
+ * one pair of surrounding angle brackets is removed, long input is cut with "...". */
+const char *result_printable(struct arena *ar, const char *s, size_t len)
+{
+	while (len && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
+		s++;
+		len -= 2;
+	}
+	size_t max = 300, n = len > max ? max : len;
+	char *p = arena_alloc(ar, n + 4);
+	if (!p)
+		return "";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		p[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+	}
+	if (len > max)
+		memcpy(p + n, "...", 4);
+	return p;
+}
+
+void result_emit(struct check *c, enum verdict v, const char *detail, const char *reason)
+{
+	struct engine *e = c->e;
+	const struct config *cfg = c->cfg;
+	struct check_result r;
+	struct mx_info *mx = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.role = c->role;
+	r.verdict = v;
+	r.configured_action = cfg->actions[v];
+	r.action = r.configured_action;
+	e->st.checks++;
+	e->st.cache_hits += c->hits;
+	if (v != V_SKIPPED)
+		outage_record(&e->guard, e->cfg, v == V_DNS_ERROR);
+	if (v == V_DNS_ERROR) {
+		e->st.dns_errors++;
+		if (e->guard.outage && cfg->on_dns_outage == OUTAGE_ACCEPT && r.action > ACT_WARN) {
+			r.action = ACT_WARN;
+			r.outage = true;
+		}
+	}
+	if (cfg->mode == MODE_MONITOR && r.action > ACT_WARN) {
+		r.action = ACT_WARN;
+		r.monitor = true;
+	}
+	r.reply = (r.action == ACT_TEMPFAIL || r.action == ACT_REJECT)
+	                  ? reply_for(v, r.action, c->role)
+	                  : (struct reply){0, NULL};
+	r.domain = c->domain;
+	r.reason = reason;
+	r.address = r.text = "";
+	if (r.reply.code) {
+		/* only a reply carries the address (an accepted check, the usual one, needs no
+		 * copy and no text) */
+		r.address = c->raw ? result_printable(&c->ar, c->raw, c->rawlen) : "";
+		r.text = r.address[0] ? arena_concat(&c->ar, "<", r.address, ">: ", reason, NULL)
+		                      : arena_strdup(&c->ar, reason);
+		if (strlen(r.text) > REPLY_TEXT_MAX) {
+			/* libmilter takes at most 980 characters per reply line; Postfix's
+			 * policy client a line of 2 KiB with the code: keep every front-end
+			 * well inside. */
+			char *t = (char *)(uintptr_t)r.text;
+			memcpy(t + REPLY_TEXT_MAX - 3, "...", 4);
+		}
+	}
+	if (r.action == ACT_WARN) {
+		const char *d = detail && detail[0] ? detail : reason;
+		if (r.monitor || r.outage)
+			r.header = arena_printf(&c->ar, "%s %s (%s; would %s%s)", verdict_name(v),
+			                        c->domain, d, action_name(r.configured_action),
+			                        r.outage ? ", not applied: DNS outage" : "");
+		else
+			r.header =
+			        arena_printf(&c->ar, "%s %s (%s)", verdict_name(v), c->domain, d);
+	}
+	r.ttl = v == V_DNS_ERROR ? cfg->cache_error_ttl : (c->any_rrset ? c->ttl : 0);
+	r.cached = c->any_rrset && c->all_cached;
+	r.ms = (double)(evloop_now(e->loop) - c->start);
+	r.implicit_mx = c->implicit;
+	r.canonical = strcmp(c->cur, c->domain) != 0 && c->cur[0] ? c->cur : NULL;
+
+	if (c->nt) {
+		mx = arena_alloc(&c->ar, sizeof(*mx) * c->nt);
+		for (size_t i = 0; mx && i < c->nt; i++) {
+			struct target *t = &c->t[i];
+			struct mx_info *m = &mx[i];
+			size_t n = c->want_addresses ? rules_target_naddr(t) : 0, k = 0;
+			const char **addrs =
+			        n ? arena_alloc(&c->ar, sizeof(char *) * (n + 1)) : NULL;
+			bool *bog = n ? arena_alloc(&c->ar, sizeof(bool) * (n + 1)) : NULL;
+			m->pref = t->pref;
+			m->host = t->host;
+			m->usable = rules_target_usable(t, &m->alias);
+			m->alias = t->f[0].alias || t->f[1].alias;
+			m->temp = rules_target_temp(t);
+			m->problem = rules_target_problem(&c->ar, t);
+			for (int f = 0; f < 2 && addrs && bog; f++) {
+				struct rrset *s = t->f[f].final;
+				if (!s || rrset_status(s) != DNSR_OK)
+					continue;
+				for (size_t j = 0; j < rrset_count(s); j++) {
+					char txt[INET6_ADDRSTRLEN];
+					int af = rrset_type(s) == DNS_T_A ? AF_INET : AF_INET6;
+					inet_ntop(af, rrset_addr(s, j), txt, sizeof(txt));
+					bog[k] = rules_addr_bogus(cfg, rrset_type(s),
+					                          rrset_addr(s, j));
+					addrs[k++] = arena_strdup(&c->ar, txt);
+				}
+			}
+			m->naddr = addrs && bog ? k : 0;
+			m->addrs = addrs;
+			m->addr_bogus = bog;
+		}
+		r.mx = mx;
+		r.nmx = mx ? c->nt : 0;
+	} else if (c->mxset && v == V_NULL_MX) {
+		/* show the null MX record itself */
+		size_t n = rrset_count(c->mxset), i = 0;
+		const char *cur = NULL;
+		struct mx_rec m = {0};
+		mx = arena_alloc(&c->ar, sizeof(*mx) * (n ? n : 1));
+		while (mx && i < n && rrset_mx_next(c->mxset, &cur, &m)) {
+			mx[i].host = m.host;
+			mx[i].pref = m.pref;
+			mx[i].problem = NULL;
+			i++;
+		}
+		r.mx = mx;
+		r.nmx = mx ? n : 0;
+	}
+	r.nnotes = c->nnotes;
+	r.notes = c->notes;
+	c->cb(c->arg, &r);
+}
+
+void result_emit_oom(const struct check_request *req, check_cb cb, void *arg)
+{
+	/* Out of memory: a temporary failure, never a rejection. */
+	struct check_result r;
+	memset(&r, 0, sizeof(r));
+	r.role = req->role;
+	r.verdict = V_DNS_ERROR;
+	r.configured_action = r.action = ACT_TEMPFAIL;
+	r.reply = reply_for(V_DNS_ERROR, ACT_TEMPFAIL, req->role);
+	r.address = r.domain = "";
+	r.reason = r.text = "temporary local failure (out of memory)";
+	cb(arg, &r);
+}
