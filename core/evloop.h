@@ -40,6 +40,9 @@ void evloop_cancel(struct evloop *loop, struct ev_timer *t); /* accepts NULL */
 /* Monotonic ms, refreshed once per loop iteration (and by evloop_update_time). */
 uint64_t evloop_now(const struct evloop *loop);
 uint64_t evloop_update_time(struct evloop *loop);
+/* Read the time from clock(arg) instead (ms; a unit test's fake clock, which it moves
+ * itself and then runs evloop_run_once(loop, 0) to fire the timers that came due). */
+void evloop_set_clock(struct evloop *loop, uint64_t (*clock)(void *arg), void *arg);
 
 /* Run until evloop_stop() is called; returns 0, or -1 if epoll fails. */
 int evloop_run(struct evloop *loop);
