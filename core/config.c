@@ -1,10 +1,11 @@
 /*
  * config.c - load and validate the mxsane configuration file (libconfig 1.5 syntax).
  *
- * The file is read into memory once (at most CONFIG_MAX_BYTES) and syntax-checked by a small
- * tokeniser and parser of our own that mirror libconfig 1.5, because libconfig 1.5 silently
- * truncates integer literals to 32 bits, leaks memory on some syntax errors and would follow
- * @include.  Only a file that passes is parsed by libconfig, and the tree is then walked
+ * The file is read into memory once (at most CONFIG_MAX_BYTES, confread.c) and syntax-checked
+ * by a small tokeniser and parser of our own that mirror libconfig 1.5 (confsyntax.c), because
+ * libconfig 1.5 silently truncates integer literals to 32 bits, leaks memory on some syntax
+ * errors and would follow @include.  Only a file that passes is parsed by libconfig, and the
+ * tree is then walked
  * against the schema of config.h: unknown keys, wrong types, values out of range and
  * inconsistent settings are errors "FILE:LINE: message".  The result starts from
  * config_defaults(), so an absent key keeps its default; every string is copied before the
@@ -25,27 +26,9 @@
 #include <syslog.h>
 
 #include "addr.h"
+#include "confread.h"
 #include "confsyntax.h"
 #include "text.h"
-
-/* Bound on the size of a configuration file, enforced while reading it. */
-#define CONFIG_MAX_BYTES (16u * 1024 * 1024)
-
-/* What one config_load() carries around: where to write the error, and scratch buffers for
- * the name of a setting and a (sanitised) value quoted in a message. */
-struct loader {
-	const char *path;
-	char *err;
-	size_t errlen;
-	char name[256];
-	char val[80];
-};
-
-/* A name accepted by a string-valued setting and the value it stands for. */
-struct choice {
-	const char *name;
-	int value;
-};
 
 static const struct choice mixed_choices[] = {
         {"ignore", MIXED_NULL_IGNORE},
@@ -97,462 +80,6 @@ static const struct choice action_keys[] = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
-/* Error messages */
-
-/* "FILE: message"; always returns false so callers can `return fail_file(...)`. */
-__attribute__((format(printf, 2, 3))) static bool fail_file(struct loader *ld, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (ld->err && ld->errlen)
-		snprintf(ld->err, ld->errlen, "%s: %s", ld->path, msg);
-	return false;
-}
-
-/* "FILE:LINE: message". */
-__attribute__((format(printf, 3, 4))) static bool fail_line(struct loader *ld, unsigned line,
-                                                            const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (ld->err && ld->errlen)
-		snprintf(ld->err, ld->errlen, "%s:%u: %s", ld->path, line, msg);
-	return false;
-}
-
-/* "FILE:LINE: message" with the line of a setting (one file: @include is refused). */
-__attribute__((format(printf, 3, 4))) static bool
-fail_at(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (ld->err && ld->errlen)
-		snprintf(ld->err, ld->errlen, "%s:%u: %s", ld->path, config_setting_source_line(s),
-		         msg);
-	return false;
-}
-
-static bool fail_oom(struct loader *ld)
-{
-	return fail_file(ld, "out of memory");
-}
-
-static size_t name_append(const config_setting_t *s, char *buf, size_t len)
-{
-	const config_setting_t *parent = config_setting_parent(s);
-	size_t n;
-	int r;
-
-	if (!parent)
-		return 0; /* the root has no name */
-	n = name_append(parent, buf, len);
-	if (n >= len)
-		return n;
-	if (config_setting_name(s))
-		r = snprintf(buf + n, len - n, "%s%s", n ? "." : "", config_setting_name(s));
-	else
-		r = snprintf(buf + n, len - n, "[%d]", config_setting_index(s));
-	return r < 0 ? n : n + (size_t)r;
-}
-
-/* The full name of a setting as written in messages: "cache.max_ttl", "skip.domains[2]". */
-static const char *sname(struct loader *ld, const config_setting_t *s)
-{
-	ld->name[0] = '\0';
-	name_append(s, ld->name, sizeof(ld->name));
-	return ld->name;
-}
-
-/* Text from the file, safe to put in a message: printable ASCII only, shortened. */
-static const char *sanitize(struct loader *ld, const char *t, size_t n)
-{
-	text_printable(ld->val, sizeof(ld->val), t, n);
-	return ld->val;
-}
-
-/* A string value, for a message. */
-static const char *sval(struct loader *ld, const char *v)
-{
-	return sanitize(ld, v, strlen(v));
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Reading the file */
-
-/* On success *out holds the text, NUL-terminated, with room for one more byte (len + 2). */
-static bool read_file(struct loader *ld, char **out, size_t *outlen)
-{
-	struct stat st;
-	FILE *fp = NULL;
-	char *buf = NULL, *nbuf;
-	size_t len = 0, cap = 0, n;
-	bool ok = false;
-
-	fp = fopen(ld->path, "r");
-	if (!fp) {
-		fail_file(ld, "cannot open: %s", strerror(errno));
-		goto fail;
-	}
-	if (fstat(fileno(fp), &st) != 0) {
-		fail_file(ld, "cannot open: %s", strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		fail_file(ld, "cannot open: %s", strerror(EISDIR));
-		goto fail;
-	}
-	for (;;) {
-		/* keeps cap - len >= 4096 before each read, so the end always has spare room */
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			nbuf = realloc(buf, cap + 1);
-			if (!nbuf) {
-				fail_oom(ld);
-				goto fail;
-			}
-			buf = nbuf;
-		}
-		n = fread(buf + len, 1, cap - len, fp);
-		len += n;
-		if (len > CONFIG_MAX_BYTES) {
-			fail_file(ld, "too large (more than %u bytes)", CONFIG_MAX_BYTES);
-			goto fail;
-		}
-		if (n == 0)
-			break;
-	}
-	if (ferror(fp)) {
-		fail_file(ld, "cannot read: %s", strerror(errno));
-		goto fail;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-	ok = true;
-fail:
-	free(buf);
-	if (fp)
-		fclose(fp);
-	return ok;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Typed access to settings.  Each getter leaves *out alone when the key is absent. */
-
-/* Every member of group g must be one of known[] (NULL-terminated). */
-static bool check_members(struct loader *ld, const config_setting_t *g, const char *const *known)
-{
-	const config_setting_t *m;
-	size_t k;
-	int i, n = config_setting_length(g);
-
-	for (i = 0; i < n; i++) {
-		m = config_setting_get_elem(g, (unsigned)i);
-		for (k = 0; known[k]; k++)
-			if (strcmp(known[k], config_setting_name(m)) == 0)
-				break;
-		if (!known[k])
-			return fail_at(ld, m, "unknown setting '%s'", sname(ld, m));
-	}
-	return true;
-}
-
-/* A sub-group of g, checked against its known member names; *out NULL if absent. */
-static bool get_group(struct loader *ld, const config_setting_t *g, const char *key,
-                      const char *const *known, const config_setting_t **out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	*out = NULL;
-	if (!s)
-		return true;
-	if (!config_setting_is_group(s))
-		return fail_at(ld, s, "'%s': expected a group { ... }", sname(ld, s));
-	*out = s;
-	return check_members(ld, s, known);
-}
-
-static bool get_int(struct loader *ld, const config_setting_t *g, const char *key, long long min,
-                    long long max, long long *out, const config_setting_t **where)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-	long long v;
-
-	if (where)
-		*where = s;
-	if (!s)
-		return true;
-	if (config_setting_type(s) != CONFIG_TYPE_INT &&
-	    config_setting_type(s) != CONFIG_TYPE_INT64)
-		return fail_at(ld, s, "'%s': expected an integer", sname(ld, s));
-	v = config_setting_get_int64(s);
-	if (v < min || v > max)
-		return fail_at(ld, s, "'%s': %lld is out of range (%lld..%lld)", sname(ld, s), v,
-		               min, max);
-	*out = v;
-	return true;
-}
-
-static bool get_u32(struct loader *ld, const config_setting_t *g, const char *key, uint32_t min,
-                    uint32_t max, uint32_t *out, const config_setting_t **where)
-{
-	long long v = *out;
-
-	if (!get_int(ld, g, key, min, max, &v, where))
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-static bool get_uns(struct loader *ld, const config_setting_t *g, const char *key, unsigned min,
-                    unsigned max, unsigned *out)
-{
-	long long v = *out;
-
-	if (!get_int(ld, g, key, min, max, &v, NULL))
-		return false;
-	*out = (unsigned)v;
-	return true;
-}
-
-static bool get_bool(struct loader *ld, const config_setting_t *g, const char *key, bool *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (!s)
-		return true;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return fail_at(ld, s, "'%s': expected true or false", sname(ld, s));
-	*out = config_setting_get_bool(s) != 0;
-	return true;
-}
-
-/* The string value of setting s itself (a member or a list element). */
-static bool str_of(struct loader *ld, const config_setting_t *s, const char **out)
-{
-	*out = "";
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return fail_at(ld, s, "'%s': expected a string", sname(ld, s));
-	*out = config_setting_get_string(s);
-	return true;
-}
-
-/* A non-empty string, copied; replaces (and frees) *out. */
-static bool get_string(struct loader *ld, const config_setting_t *g, const char *key, char **out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-	const char *v;
-	char *copy;
-
-	if (!s)
-		return true;
-	if (!str_of(ld, s, &v))
-		return false;
-	if (!*v)
-		return fail_at(ld, s, "'%s': must not be empty", sname(ld, s));
-	copy = strdup(v);
-	if (!copy)
-		return fail_oom(ld);
-	free(*out);
-	*out = copy;
-	return true;
-}
-
-static void choices_text(const struct choice *ch, char *buf, size_t len)
-{
-	size_t n = 0, i;
-
-	buf[0] = '\0';
-	for (i = 0; ch[i].name && n < len; i++) {
-		const char *sep = !i ? "" : ch[i + 1].name ? ", " : " or ";
-		int r = snprintf(buf + n, len - n, "%s\"%s\"", sep, ch[i].name);
-
-		if (r < 0)
-			break;
-		n += (size_t)r;
-	}
-}
-
-/* A string that must be one of the names in ch; *out gets its value. */
-static bool get_choice(struct loader *ld, const config_setting_t *g, const char *key,
-                       const struct choice *ch, int *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-	const char *v;
-	char names[256];
-	size_t i;
-
-	if (!s)
-		return true;
-	if (!str_of(ld, s, &v))
-		return false;
-	for (i = 0; ch[i].name; i++) {
-		if (strcmp(ch[i].name, v) == 0) {
-			*out = ch[i].value;
-			return true;
-		}
-	}
-	choices_text(ch, names, sizeof(names));
-	return fail_at(ld, s, "'%s': invalid value \"%s\" (expected %s)", sname(ld, s), sval(ld, v),
-	               names);
-}
-
-/* A list ( ... ) or array [ ... ]; *out NULL if absent.  Elements are checked by the caller. */
-static bool get_list(struct loader *ld, const config_setting_t *g, const char *key,
-                     const config_setting_t **out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	*out = NULL;
-	if (!s)
-		return true;
-	if (!config_setting_is_list(s) && !config_setting_is_array(s))
-		return fail_at(ld, s, "'%s': expected a list of strings [ \"...\", ... ]",
-		               sname(ld, s));
-	*out = s;
-	return true;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Value checks */
-
-static bool port_valid(const char *p)
-{
-	unsigned long v = 0;
-	size_t i;
-
-	for (i = 0; p[i]; i++) {
-		if (i >= 5 || !isdigit((unsigned char)p[i]))
-			return false;
-		v = v * 10 + (unsigned long)(p[i] - '0');
-	}
-	return i > 0 && v >= 1 && v <= 65535;
-}
-
-/* "192.0.2.1", "192.0.2.1:5300", "2001:db8::1", "[2001:db8::1]:53". */
-static bool server_valid(const char *s)
-{
-	unsigned char bin[16];
-	char host[64];
-	const char *end, *port = NULL;
-	size_t n;
-
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end || end[1] != ':')
-			return false;
-		n = (size_t)(end - s - 1);
-		port = end + 2;
-	} else {
-		if (inet_pton(AF_INET6, s, bin) == 1)
-			return true;
-		end = strchr(s, ':');
-		n = end ? (size_t)(end - s) : strlen(s);
-		port = end ? end + 1 : NULL;
-	}
-	if (n == 0 || n >= sizeof(host))
-		return false;
-	memcpy(host, s[0] == '[' ? s + 1 : s, n);
-	host[n] = '\0';
-	if (inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, host, bin) != 1)
-		return false;
-	return !port || port_valid(port);
-}
-
-/* A host in a socket specification: an IP address or a host name (LDH labels). */
-static bool sock_host_valid(const char *h, size_t n, bool allow_name)
-{
-	char buf[256];
-	unsigned char bin[16];
-
-	if (n == 0 || n >= sizeof(buf))
-		return false;
-	memcpy(buf, h, n);
-	buf[n] = '\0';
-	if (inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1)
-		return true;
-	if (!allow_name)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)buf[i]) && buf[i] != '-' && buf[i] != '.')
-			return false;
-	return true;
-}
-
-static bool sock_path_valid(const char *p)
-{
-	return p[0] == '/' && strlen(p) < 108; /* sizeof(sun_path) */
-}
-
-/* libmilter syntax: unix:/path, local:/path, inet:PORT[@HOST], inet6:PORT[@HOST]. */
-static bool milter_socket_valid(const char *s)
-{
-	const char *rest, *at;
-	char port[8];
-
-	if (strncmp(s, "unix:", 5) == 0 || strncmp(s, "local:", 6) == 0)
-		return sock_path_valid(strchr(s, ':') + 1);
-	if (strncmp(s, "inet:", 5) == 0)
-		rest = s + 5;
-	else if (strncmp(s, "inet6:", 6) == 0)
-		rest = s + 6;
-	else
-		return false;
-	at = strchr(rest, '@');
-	size_t pl = at ? (size_t)(at - rest) : strlen(rest);
-	if (pl == 0 || pl >= sizeof(port))
-		return false;
-	memcpy(port, rest, pl);
-	port[pl] = '\0';
-	return port_valid(port) && (!at || sock_host_valid(at + 1, strlen(at + 1), true));
-}
-
-/* Postfix syntax: unix:/path, [inet:]HOST:PORT, [inet:][IPv6]:PORT (HOST an IP address). */
-static bool policy_listen_valid(const char *s)
-{
-	const char *rest, *colon;
-
-	if (strncmp(s, "unix:", 5) == 0)
-		return sock_path_valid(s + 5);
-	rest = strncmp(s, "inet:", 5) == 0 ? s + 5 : s; /* "inet:" may be left out */
-	if (rest[0] == '[') {
-		const char *close = strchr(rest, ']');
-		return close && close[1] == ':' && port_valid(close + 2) &&
-		       sock_host_valid(rest + 1, (size_t)(close - rest - 1), false);
-	}
-	colon = strrchr(rest, ':');
-	return colon && port_valid(colon + 1) &&
-	       sock_host_valid(rest, (size_t)(colon - rest), false);
-}
-
-/* A string setting checked by valid(); `expect` describes the accepted forms. */
-static bool get_socket(struct loader *ld, const config_setting_t *g, const char *key, char **out,
-                       bool (*valid)(const char *), const char *expect)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (!get_string(ld, g, key, out))
-		return false;
-	if (s && !valid(*out))
-		return fail_at(ld, s, "'%s': invalid socket \"%s\" (expected %s)", sname(ld, s),
-		               sval(ld, *out), expect);
-	return true;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Sections */
 
 static bool load_resolver(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -562,36 +89,36 @@ static bool load_resolver(struct loader *ld, const config_setting_t *root, struc
 	const char *v;
 	unsigned i, n;
 
-	if (!get_group(ld, root, "resolver", known, &g))
+	if (!conf_get_group(ld, root, "resolver", known, &g))
 		return false;
 	if (!g)
 		return true;
-	if (!get_uns(ld, g, "timeout_ms", 100, 60000, &c->timeout_ms))
+	if (!conf_get_uns(ld, g, "timeout_ms", 100, 60000, &c->timeout_ms))
 		return false;
-	if (!get_list(ld, g, "servers", &list))
+	if (!conf_get_list(ld, g, "servers", &list))
 		return false;
 	if (!list)
 		return true;
 	n = (unsigned)config_setting_length(list);
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(list, i);
-		if (!str_of(ld, e, &v))
+		if (!conf_str_of(ld, e, &v))
 			return false;
-		if (!server_valid(v))
-			return fail_at(ld, e,
-			               "'%s': invalid server \"%s\" (expected IPv4[:port], "
-			               "[IPv6]:port or IPv6; port 1..65535)",
-			               sname(ld, e), sval(ld, v));
+		if (!conf_server_valid(v))
+			return conf_fail_at(ld, e,
+			                    "'%s': invalid server \"%s\" (expected IPv4[:port], "
+			                    "[IPv6]:port or IPv6; port 1..65535)",
+			                    conf_sname(ld, e), conf_sval(ld, v));
 	}
 	if (n == 0)
 		return true;
 	c->servers = calloc(n, sizeof(*c->servers));
 	if (!c->servers)
-		return fail_oom(ld);
+		return conf_fail_oom(ld);
 	for (i = 0; i < n; i++) {
 		c->servers[i] = strdup(config_setting_get_string_elem(list, (int)i));
 		if (!c->servers[i])
-			return fail_oom(ld);
+			return conf_fail_oom(ld);
 		c->nservers++;
 	}
 	return true;
@@ -602,20 +129,20 @@ static bool load_cache(struct loader *ld, const config_setting_t *root, struct c
 	static const char *const known[] = {"max_entries", "min_ttl", "max_ttl", "error_ttl", NULL};
 	const config_setting_t *g, *smin = NULL, *smax = NULL;
 
-	if (!get_group(ld, root, "cache", known, &g))
+	if (!conf_get_group(ld, root, "cache", known, &g))
 		return false;
 	if (!g)
 		return true;
 	/* TTLs are at most 2^31-1 (RFC 2181 section 8) */
-	if (!get_u32(ld, g, "max_entries", 0, 10000000, &c->cache_max_entries, NULL) ||
-	    !get_u32(ld, g, "min_ttl", 0, INT32_MAX, &c->cache_min_ttl, &smin) ||
-	    !get_u32(ld, g, "max_ttl", 0, INT32_MAX, &c->cache_max_ttl, &smax) ||
-	    !get_u32(ld, g, "error_ttl", 0, 300, &c->cache_error_ttl, NULL))
+	if (!conf_get_u32(ld, g, "max_entries", 0, 10000000, &c->cache_max_entries, NULL) ||
+	    !conf_get_u32(ld, g, "min_ttl", 0, INT32_MAX, &c->cache_min_ttl, &smin) ||
+	    !conf_get_u32(ld, g, "max_ttl", 0, INT32_MAX, &c->cache_max_ttl, &smax) ||
+	    !conf_get_u32(ld, g, "error_ttl", 0, 300, &c->cache_error_ttl, NULL))
 		return false;
 	if (c->cache_min_ttl > c->cache_max_ttl)
-		return fail_at(ld, smin ? smin : smax,
-		               "'cache.min_ttl' (%u) is greater than 'cache.max_ttl' (%u)",
-		               (unsigned)c->cache_min_ttl, (unsigned)c->cache_max_ttl);
+		return conf_fail_at(ld, smin ? smin : smax,
+		                    "'cache.min_ttl' (%u) is greater than 'cache.max_ttl' (%u)",
+		                    (unsigned)c->cache_min_ttl, (unsigned)c->cache_max_ttl);
 	return true;
 }
 
@@ -626,14 +153,14 @@ static bool load_checks(struct loader *ld, const config_setting_t *root, struct 
 	const config_setting_t *g;
 	int mixed = c->mixed_null_mx;
 
-	if (!get_group(ld, root, "checks", known, &g))
+	if (!conf_get_group(ld, root, "checks", known, &g))
 		return false;
 	if (!g)
 		return true;
-	if (!get_bool(ld, g, "sender", &c->check_sender) ||
-	    !get_bool(ld, g, "recipient", &c->check_recipient) ||
-	    !get_bool(ld, g, "local_sender", &c->check_local_sender) ||
-	    !get_choice(ld, g, "mixed_null_mx", mixed_choices, &mixed))
+	if (!conf_get_bool(ld, g, "sender", &c->check_sender) ||
+	    !conf_get_bool(ld, g, "recipient", &c->check_recipient) ||
+	    !conf_get_bool(ld, g, "local_sender", &c->check_local_sender) ||
+	    !conf_get_choice(ld, g, "mixed_null_mx", mixed_choices, &mixed))
 		return false;
 	c->mixed_null_mx = (enum mixed_null_mx)mixed;
 	return true;
@@ -648,7 +175,7 @@ static bool load_actions(struct loader *ld, const config_setting_t *root, struct
 	enum action a;
 	size_t i;
 
-	if (!get_group(ld, root, "actions", known, &g))
+	if (!conf_get_group(ld, root, "actions", known, &g))
 		return false;
 	if (!g)
 		return true;
@@ -656,18 +183,18 @@ static bool load_actions(struct loader *ld, const config_setting_t *root, struct
 		s = config_setting_get_member(g, action_keys[i].name);
 		if (!s)
 			continue;
-		if (!str_of(ld, s, &v))
+		if (!conf_str_of(ld, s, &v))
 			return false;
 		if (!action_from_name(v, &a))
-			return fail_at(ld, s,
-			               "'%s': invalid value \"%s\" (expected \"reject\", "
-			               "\"tempfail\", \"warn\" or \"accept\")",
-			               sname(ld, s), sval(ld, v));
+			return conf_fail_at(ld, s,
+			                    "'%s': invalid value \"%s\" (expected \"reject\", "
+			                    "\"tempfail\", \"warn\" or \"accept\")",
+			                    conf_sname(ld, s), conf_sval(ld, v));
 		if (action_keys[i].value == V_DNS_ERROR && a == ACT_REJECT)
-			return fail_at(ld, s,
-			               "'%s': a temporary DNS failure must never bounce mail; "
-			               "use tempfail, warn or accept",
-			               sname(ld, s));
+			return conf_fail_at(ld, s,
+			                    "'%s': a temporary DNS failure must never bounce mail; "
+			                    "use tempfail, warn or accept",
+			                    conf_sname(ld, s));
 		c->actions[action_keys[i].value] = a;
 	}
 	return true;
@@ -684,14 +211,15 @@ static bool load_cidrs(struct loader *ld, const config_setting_t *list, struct n
 
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(list, i);
-		if (!str_of(ld, e, &v))
+		if (!conf_str_of(ld, e, &v))
 			return false;
 		reason[0] = '\0';
 		if (!cidr_parse(v, &net, reason, sizeof(reason)))
-			return fail_at(ld, e, "'%s': invalid network \"%s\": %s", sname(ld, e),
-			               sval(ld, v), reason[0] ? reason : "not a CIDR");
+			return conf_fail_at(ld, e, "'%s': invalid network \"%s\": %s",
+			                    conf_sname(ld, e), conf_sval(ld, v),
+			                    reason[0] ? reason : "not a CIDR");
 		if (!netlist_add(l, &net))
-			return fail_oom(ld);
+			return conf_fail_oom(ld);
 	}
 	return true;
 }
@@ -700,7 +228,7 @@ static bool load_bogus(struct loader *ld, const config_setting_t *root, struct c
 {
 	const config_setting_t *list;
 
-	if (!get_list(ld, root, "bogus_networks", &list))
+	if (!conf_get_list(ld, root, "bogus_networks", &list))
 		return false;
 	if (!list)
 		return true;
@@ -719,28 +247,29 @@ static bool load_skip(struct loader *ld, const config_setting_t *root, struct co
 	unsigned i, n;
 	bool sub;
 
-	if (!get_group(ld, root, "skip", known, &g))
+	if (!conf_get_group(ld, root, "skip", known, &g))
 		return false;
 	if (!g)
 		return true;
-	if (!get_list(ld, g, "domains", &list))
+	if (!conf_get_list(ld, g, "domains", &list))
 		return false;
 	n = list ? (unsigned)config_setting_length(list) : 0;
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(list, i);
-		if (!str_of(ld, e, &v))
+		if (!conf_str_of(ld, e, &v))
 			return false;
 		/* ".example.com": every subdomain; the dot is kept as the marker */
 		sub = v[0] == '.';
 		norm[0] = '.';
 		reason[0] = '\0';
 		if (!domain_normalize(v + sub, strlen(v + sub), norm + sub, reason, sizeof(reason)))
-			return fail_at(ld, e, "'%s': invalid domain \"%s\": %s", sname(ld, e),
-			               sval(ld, v), reason[0] ? reason : "not a domain name");
+			return conf_fail_at(ld, e, "'%s': invalid domain \"%s\": %s",
+			                    conf_sname(ld, e), conf_sval(ld, v),
+			                    reason[0] ? reason : "not a domain name");
 		if (!domlist_add(&c->skip_domains, norm))
-			return fail_oom(ld);
+			return conf_fail_oom(ld);
 	}
-	if (!get_list(ld, g, "clients", &list))
+	if (!conf_get_list(ld, g, "clients", &list))
 		return false;
 	return !list || load_cidrs(ld, list, &c->skip_clients);
 }
@@ -751,12 +280,12 @@ static bool load_log(struct loader *ld, const config_setting_t *root, struct con
 	const config_setting_t *g;
 	int format = c->log_format;
 
-	if (!get_group(ld, root, "log", known, &g))
+	if (!conf_get_group(ld, root, "log", known, &g))
 		return false;
 	if (!g)
 		return true;
-	if (!get_choice(ld, g, "format", format_choices, &format) ||
-	    !get_choice(ld, g, "facility", facility_choices, &c->log_facility))
+	if (!conf_get_choice(ld, g, "format", format_choices, &format) ||
+	    !conf_get_choice(ld, g, "facility", facility_choices, &c->log_facility))
 		return false;
 	c->log_format = (enum log_format)format;
 	return true;
@@ -767,11 +296,11 @@ static bool load_milter(struct loader *ld, const config_setting_t *root, struct 
 	static const char *const known[] = {"socket", "timeout", NULL};
 	const config_setting_t *g;
 
-	if (!get_group(ld, root, "milter", known, &g))
+	if (!conf_get_group(ld, root, "milter", known, &g))
 		return false;
-	return !g || (get_socket(ld, g, "socket", &c->milter_socket, milter_socket_valid,
-	                         "unix:/path, inet:PORT@HOST or inet6:PORT@HOST") &&
-	              get_uns(ld, g, "timeout", 1, 86400, &c->milter_timeout));
+	return !g || (conf_get_socket(ld, g, "socket", &c->milter_socket, conf_milter_socket_valid,
+	                              "unix:/path, inet:PORT@HOST or inet6:PORT@HOST") &&
+	              conf_get_uns(ld, g, "timeout", 1, 86400, &c->milter_timeout));
 }
 
 static bool load_policy(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -779,14 +308,14 @@ static bool load_policy(struct loader *ld, const config_setting_t *root, struct 
 	static const char *const known[] = {"listen", "idle_timeout", "max_connections", NULL};
 	const config_setting_t *g;
 
-	if (!get_group(ld, root, "policy", known, &g))
+	if (!conf_get_group(ld, root, "policy", known, &g))
 		return false;
 	if (!g)
 		return true;
-	return get_socket(ld, g, "listen", &c->policy_listen, policy_listen_valid,
-	                  "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") &&
-	       get_uns(ld, g, "idle_timeout", 1, 86400, &c->policy_idle_timeout) &&
-	       get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections);
+	return conf_get_socket(ld, g, "listen", &c->policy_listen, conf_policy_listen_valid,
+	                       "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") &&
+	       conf_get_uns(ld, g, "idle_timeout", 1, 86400, &c->policy_idle_timeout) &&
+	       conf_get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections);
 }
 
 static bool load_resilience(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -796,12 +325,12 @@ static bool load_resilience(struct loader *ld, const config_setting_t *root, str
 	int outage = c->on_dns_outage;
 	double r;
 
-	if (!get_group(ld, root, "resilience", known, &g))
+	if (!conf_get_group(ld, root, "resilience", known, &g))
 		return false;
 	if (!g)
 		return true;
-	if (!get_choice(ld, g, "on_dns_outage", outage_choices, &outage) ||
-	    !get_uns(ld, g, "outage_window", 10, 100000, &c->outage_window))
+	if (!conf_get_choice(ld, g, "on_dns_outage", outage_choices, &outage) ||
+	    !conf_get_uns(ld, g, "outage_window", 10, 100000, &c->outage_window))
 		return false;
 	c->on_dns_outage = (enum outage_action)outage;
 	s = config_setting_get_member(g, "outage_ratio");
@@ -813,9 +342,10 @@ static bool load_resilience(struct loader *ld, const config_setting_t *root, str
 	         config_setting_type(s) == CONFIG_TYPE_INT64)
 		r = (double)config_setting_get_int64(s);
 	else
-		return fail_at(ld, s, "'%s': expected a number", sname(ld, s));
+		return conf_fail_at(ld, s, "'%s': expected a number", conf_sname(ld, s));
 	if (!(r > 0 && r <= 1)) /* also refuses NaN */
-		return fail_at(ld, s, "'%s': %g is out of range (0 < ratio <= 1)", sname(ld, s), r);
+		return conf_fail_at(ld, s, "'%s': %g is out of range (0 < ratio <= 1)",
+		                    conf_sname(ld, s), r);
 	c->outage_ratio = r;
 	return true;
 }
@@ -827,11 +357,11 @@ static bool load_root(struct loader *ld, const config_setting_t *root, struct co
 	                                    "milter",         "policy", "resilience", NULL};
 	int mode = c->mode;
 
-	if (!check_members(ld, root, known))
+	if (!conf_check_members(ld, root, known))
 		return false;
 	if (!load_resolver(ld, root, c) || !load_cache(ld, root, c) || !load_checks(ld, root, c) ||
 	    !load_actions(ld, root, c) || !load_bogus(ld, root, c) || !load_skip(ld, root, c) ||
-	    !get_choice(ld, root, "mode", mode_choices, &mode) || !load_log(ld, root, c) ||
+	    !conf_get_choice(ld, root, "mode", mode_choices, &mode) || !load_log(ld, root, c) ||
 	    !load_milter(ld, root, c) || !load_policy(ld, root, c) || !load_resilience(ld, root, c))
 		return false;
 	c->mode = (enum mode)mode;
@@ -867,7 +397,7 @@ int config_set_servers(struct config *c, const char *const *servers, size_t n, c
 	if (n && !v)
 		goto oom;
 	for (i = 0; i < n; i++) {
-		if (!server_valid(servers[i])) {
+		if (!conf_server_valid(servers[i])) {
 			snprintf(err, errlen,
 			         "invalid server \"%.100s\" (expected IPv4[:port], [IPv6]:port or "
 			         "IPv6; "
@@ -967,12 +497,12 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!read_file(&ld, &text, &len))
+	if (!conf_read_file(&ld, &text, &len))
 		goto fail;
 	unsigned sline;
 	char smsg[400];
 	if (!confsyntax_check(text, len, &sline, smsg, sizeof(smsg))) {
-		fail_line(&ld, sline, "%s", smsg);
+		conf_fail_line(&ld, sline, "%s", smsg);
 		goto fail;
 	}
 	/* libconfig 1.5 refuses a "# comment" on a last line without a newline */
@@ -985,18 +515,18 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	if (!config_read_string(&cf, text)) {
 		/* only what the check above leaves to libconfig: "duplicate setting name",
 		 * "mismatched element type in array" */
-		fail_line(&ld, (unsigned)config_error_line(&cf), "syntax error: %s",
-		          config_error_text(&cf) ? config_error_text(&cf) : "unknown");
+		conf_fail_line(&ld, (unsigned)config_error_line(&cf), "syntax error: %s",
+		               config_error_text(&cf) ? config_error_text(&cf) : "unknown");
 		goto fail;
 	}
 	c = config_defaults();
 	if (!c) {
-		fail_oom(&ld);
+		conf_fail_oom(&ld);
 		goto fail;
 	}
 	c->path = strdup(path);
 	if (!c->path) {
-		fail_oom(&ld);
+		conf_fail_oom(&ld);
 		goto fail;
 	}
 	if (!load_root(&ld, config_root_setting(&cf), c))
