@@ -516,30 +516,12 @@ static void finish_skipped(struct check *c, const char *why)
 	check_free(c);
 }
 
-/* Is the client in skip.clients?  The answer for the last client is kept: the sender and
- * recipient checks of a request (and a session's messages) ask about the same one. */
-static bool client_skipped(struct engine *e, const char *client)
-{
-	size_t l = strnlen(client, sizeof(e->skip_client));
-	if (e->skip_cfg == e->cfg && l < sizeof(e->skip_client) &&
-	    memcmp(e->skip_client, client, l + 1) == 0)
-		return e->skip_last;
-	bool hit = netlist_match_str(&e->cfg->skip_clients, client);
-	if (l < sizeof(e->skip_client)) {
-		memcpy(e->skip_client, client, l + 1);
-		e->skip_cfg = e->cfg;
-		e->skip_last = hit;
-	}
-	return hit;
-}
-
 struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
-                          bool cache_only, bool *would_block)
+                          bool cache_only, bool *would_block, struct check_request *prep)
 {
 	*would_block = false;
 	const struct config *cfg = e->cfg;
 	struct check *c = e->nspare ? e->spare[--e->nspare] : malloc(sizeof(*c));
-	struct addr_parsed ap;
 
 	if (!c) {
 		result_emit_oom(req, cb, arg);
@@ -568,60 +550,15 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 		}
 	}
 
-	if ((req->role == ROLE_SENDER && !cfg->check_sender) ||
-	    (req->role == ROLE_RECIPIENT && !cfg->check_recipient)) {
-		finish_skipped(c, req->role == ROLE_SENDER ? "sender checks are disabled"
-		                                           : "recipient checks are disabled");
-		return NULL;
-	}
-	if (req->role == ROLE_SENDER && req->authenticated) {
-		finish_skipped(c, "authenticated sender");
-		return NULL;
-	}
-	/* A local program's sender is the site's own business, often a name that only exists
-	 * inside it (root@host.internal): a tempfail would keep the mail on the machine for
-	 * good, with no bounce.  Its recipients are still checked. */
-	if (req->role == ROLE_SENDER && req->local_submission && !cfg->check_local_sender) {
-		finish_skipped(
-		        c,
-		        "locally submitted mail (sender not checked: checks.local_sender = false)");
-		return NULL;
-	}
-	if (req->client_addr && client_skipped(e, req->client_addr)) {
-		finish_skipped(c, arena_printf(&c->ar, "client %s is in skip.clients",
-		                               result_printable(&c->ar, req->client_addr,
-		                                                strlen(req->client_addr))));
-		return NULL;
-	}
-	if (req->domain) {
-		char why[128];
-		if (!domain_normalize(req->domain, strlen(req->domain), c->domain, why,
-		                      sizeof(why))) {
-			finish_skipped(c, arena_printf(&c->ar, "invalid domain: %s", why));
-			return NULL;
-		}
+	if (req->prepared) {
+		copy_name(c->domain, sizeof(c->domain), req->prepared_domain);
 	} else {
-		addr_parse(req->address ? req->address : "", req->address ? req->address_len : 0,
-		           &ap);
-		switch (ap.kind) {
-		case ADDR_DOMAIN: copy_name(c->domain, sizeof(c->domain), ap.domain); break;
-		case ADDR_NULL:
-			finish_skipped(c,
-			               req->role == ROLE_SENDER ? "null sender" : "empty address");
-			return NULL;
-		case ADDR_LITERAL: finish_skipped(c, "address literal"); return NULL;
-		case ADDR_NODOMAIN: finish_skipped(c, "address without a domain"); return NULL;
-		case ADDR_INVALID:
-			finish_skipped(c,
-			               arena_printf(&c->ar, "unparseable address: %s", ap.reason));
+		const char *why = gates_skip_reason(e, &c->ar, req, c->domain);
+		if (why) {
+			finish_skipped(c, why);
 			return NULL;
 		}
 	}
-	if (domlist_match(&cfg->skip_domains, c->domain)) {
-		finish_skipped(c, arena_printf(&c->ar, "%s is in skip.domains", c->domain));
-		return NULL;
-	}
-
 	copy_name(c->cur, sizeof(c->cur), c->domain);
 	c->visited[0] = c->domain;
 	c->nvisited = 1;
@@ -631,6 +568,10 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 	enter(c);
 	inflight_lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
 	*would_block = c->would_block;
+	if (c->would_block && prep) {
+		prep->prepared = true;
+		copy_name(prep->prepared_domain, sizeof(prep->prepared_domain), c->domain);
+	}
 	/* The deadline matters only to a check that has to wait: one answered from the cache
 	 * has finished by now and never touches the timer heap. */
 	if (!c->finished) {

@@ -101,7 +101,7 @@ const char *conf_sname(struct loader *ld, const config_setting_t *s)
 /* Text from the file, safe to put in a message: printable ASCII only, shortened. */
 const char *conf_sanitize(struct loader *ld, const char *t, size_t n)
 {
-	text_printable(ld->val, sizeof(ld->val), t, n);
+	text_printable(ld->val, sizeof(ld->val), t, n, 0);
 	return ld->val;
 }
 

@@ -74,7 +74,7 @@ __attribute__((format(printf, 3, 4))) static bool fail_line(struct lexer *lx, un
 
 static const char *sanitize(struct lexer *lx, const char *t, size_t n)
 {
-	text_printable(lx->val, sizeof(lx->val), t, n);
+	text_printable(lx->val, sizeof(lx->val), t, n, 0);
 	return lx->val;
 }
 

@@ -17,13 +17,13 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
                            void *arg)
 {
 	bool wb;
-	return check_start(e, req, cb, arg, false, &wb);
+	return check_start(e, req, cb, arg, false, &wb, NULL);
 }
 
-bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg)
+bool engine_check_cached(struct engine *e, struct check_request *req, check_cb cb, void *arg)
 {
 	bool wb = false;
-	check_start(e, req, cb, arg, true, &wb); /* never pending: finished or given up */
+	check_start(e, req, cb, arg, true, &wb, req); /* never pending: done or given up */
 	return !wb;
 }
 

@@ -47,6 +47,12 @@ struct check_request {
 	uint64_t deadline;       /* absolute evloop time (ms) by which the verdict is due, or 0:
 	                          * now + resolver.timeout_ms.  The earlier of the two applies, so
 	                          * several checks of one request can share one budget. */
+	/* Set by engine_check_cached() when it returns false (the check needs DNS): the
+	 * address's domain, parsed and normalised, and the skip and check gates passed.  The
+	 * same request given to engine_check() then goes straight to DNS: a cache miss is
+	 * parsed and judged once. */
+	bool prepared;
+	char prepared_domain[DOMAIN_MAX + 1];
 };
 
 struct mx_info {
@@ -76,7 +82,8 @@ struct check_result {
 	const char *reason;    /* plain words: "example.net does not accept mail (null MX)" */
 	const char *text;      /* reply text, when reply.code is set (else ""):
 	                        * "<bob@example.net>: example.net does not ...";
-	                        * printable ASCII, at most 900 bytes */
+	                        * front-ends send it through reply_text()/reply_line()
+	                        * (verdict.h), which bound and clean the line */
 	const char *header;    /* X-MXSane header value for warn: "mx_cname example.net (...)" */
 	uint32_t ttl;          /* seconds this verdict may be cached for */
 	bool cached;           /* every record set came from the cache */
@@ -136,10 +143,11 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
  * The same check, but only if it needs no DNS query: true when cb has run (synchronously,
  * before this returns) with a result taken from the cache (or from the skip rules), false
  * when some record set is not cached - then cb has not run, nothing was asked and nothing
- * logged: call engine_check().  For a thread other than the engine's (bridge.h), under the
- * lock that the engine's thread holds while its loop is not waiting.
+ * logged, and req is prepared (see check_request): call engine_check() with it.  For a thread other
+ * than the engine's (bridge.h), under the lock that the engine's thread holds while its loop is not
+ * waiting.
  */
-bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg);
+bool engine_check_cached(struct engine *e, struct check_request *req, check_cb cb, void *arg);
 
 /* Abandon a pending check: cb will not run.  Lookups it started still fill the cache. */
 void engine_cancel(struct engine *e, struct check *c);

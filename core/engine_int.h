@@ -18,10 +18,9 @@
 /* MX hosts whose lookups run at once, most preferred first; the next starts when one ends.
  * Every host of the set is looked at (within the check's deadline): the window only bounds
  * the burst of queries a domain with hundreds of MX records can cause. */
-#define TARGET_WINDOW  32
-#define REPLY_TEXT_MAX 900 /* bytes of reply text (without code and DSN) */
-#define INFLIGHT_BKTS  1024
-#define DOMAIN_CHAIN   (-1) /* tidx of the lookups for the domain itself (MX, CNAME chain) */
+#define TARGET_WINDOW 32
+#define INFLIGHT_BKTS 1024
+#define DOMAIN_CHAIN  (-1) /* tidx of the lookups for the domain itself (MX, CNAME chain) */
 
 #include <string.h>
 
@@ -139,15 +138,22 @@ void check_deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool ca
 void check_finish(struct check *c);
 void check_detach(struct check *c);
 void check_free(struct check *c);
+/* With cache_only (engine_check_cached), a check that would need DNS ends silently with
+ * *would_block set, and prep (if given) is prepared for engine_check (engine.h). */
 struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
-                          bool cache_only, bool *would_block);
+                          bool cache_only, bool *would_block, struct check_request *prep);
+
+/* gates.c: NULL when the check goes on (domain, DOMAIN_MAX + 1 bytes, holds the domain to
+ * check), else why it is skipped (in ar). */
+const char *gates_skip_reason(struct engine *e, struct arena *ar, const struct check_request *req,
+                              char *domain);
 void check_cancel(struct check *c);
 
 /* result.c: build the result of a finished check and hand it to the front-end's callback. */
 void result_emit(struct check *c, enum verdict v, const char *detail, const char *reason);
 /* The result for a check that could not even start (out of memory): dns_error, tempfail. */
 void result_emit_oom(const struct check_request *req, check_cb cb, void *arg);
-/* Printable ASCII copy of network input for replies and texts (arena). */
+/* An address from the network as replies and texts show it (text_address), in the arena. */
 const char *result_printable(struct arena *ar, const char *s, size_t len);
 
 #endif

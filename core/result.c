@@ -11,31 +11,15 @@
 
 #include "engine_int.h"
 #include "evloop.h"
+#include "text.h"
 
-/* Printable ASCII copy of network input for replies: controls and non-ASCII become '?',
- * one pair of surrounding angle brackets is removed, long input is cut with "...". */
+/* An address from the network as a reply shows it (text.h), in the arena. */
 const char *result_printable(struct arena *ar, const char *s, size_t len)
 {
-	while (len && (*s == ' ' || *s == '\t')) {
-		s++;
-		len--;
-	}
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
-		s++;
-		len -= 2;
-	}
-	size_t max = 300, n = len > max ? max : len;
-	char *p = arena_alloc(ar, n + 4);
+	char *p = arena_alloc(ar, TEXT_ADDRESS_MAX + 4);
 	if (!p)
 		return "";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		p[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-	}
-	if (len > max)
-		memcpy(p + n, "...", 4);
+	text_address(p, TEXT_ADDRESS_MAX + 4, s, len);
 	return p;
 }
 
@@ -78,13 +62,6 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 		r.address = c->raw ? result_printable(&c->ar, c->raw, c->rawlen) : "";
 		r.text = r.address[0] ? arena_concat(&c->ar, "<", r.address, ">: ", reason, NULL)
 		                      : arena_strdup(&c->ar, reason);
-		if (strlen(r.text) > REPLY_TEXT_MAX) {
-			/* libmilter takes at most 980 characters per reply line; Postfix's
-			 * policy client a line of 2 KiB with the code: keep every front-end
-			 * well inside. */
-			char *t = (char *)(uintptr_t)r.text;
-			memcpy(t + REPLY_TEXT_MAX - 3, "...", 4);
-		}
 	}
 	if (r.action == ACT_WARN) {
 		const char *d = detail && detail[0] ? detail : reason;

@@ -11,7 +11,10 @@
 #include "verdict.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "text.h"
 
 static const char *const verdict_names[V__COUNT] = {
         [V_OK] = "ok",
@@ -163,4 +166,36 @@ struct reply reply_for(enum verdict v, enum action a, enum role r)
 	case ACT__COUNT:
 	default: return none;
 	}
+}
+
+struct reply reply_internal_failure(void)
+{
+	return generic_tempfail;
+}
+
+struct reply reply_timeout(void)
+{
+	return replies[V_DNS_ERROR][ROLE_RECIPIENT].tempfail;
+}
+
+/* Octets of "CODE DSN " before the text. */
+static size_t reply_prefix_len(struct reply r)
+{
+	return 4 + (r.dsn ? strlen(r.dsn) + 1 : 0);
+}
+
+size_t reply_text(char *out, size_t outlen, struct reply r, const char *text, unsigned flags)
+{
+	size_t room = REPLY_LINE_MAX - reply_prefix_len(r) + 1;
+	if (room > outlen)
+		room = outlen;
+	return text_printable(out, room, text ? text : "", text ? strlen(text) : 0, flags);
+}
+
+size_t reply_line(char *out, size_t outlen, struct reply r, const char *text)
+{
+	int n = snprintf(out, outlen, "%03d %s%s", r.code, r.dsn ? r.dsn : "", r.dsn ? " " : "");
+	if (n < 0 || (size_t)n >= outlen)
+		return outlen ? strlen(out) : 0;
+	return (size_t)n + reply_text(out + n, outlen - (size_t)n, r, text, 0);
 }

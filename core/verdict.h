@@ -8,6 +8,7 @@
 #define MXSANE_VERDICT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Verdict classes (RFC 5321 5.1, RFC 7505, RFC 2181 10.3).  Order is part of the ABI of the
  * configuration: actions[] is indexed by it. */
@@ -48,5 +49,23 @@ struct reply {
 	const char *dsn; /* "5.7.27", ... or NULL; static storage */
 };
 struct reply reply_for(enum verdict v, enum action a, enum role r);
+
+/* mxsane's own temporary failures, never a rejection: an internal failure (out of memory,
+ * shutting down, a malformed reply) is 451 4.3.0; an answer that did not come in time is
+ * 451 4.4.3. */
+struct reply reply_internal_failure(void);
+struct reply reply_timeout(void);
+
+/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including CRLF. */
+#define REPLY_LINE_MAX 510
+
+/*
+ * The one builder of reply text: text made printable (text.h; with TEXT_PERCENT every '%'
+ * doubled for libmilter) and cut so that "CODE DSN TEXT" fits in REPLY_LINE_MAX octets.
+ * reply_text writes the text alone (libmilter takes code, DSN and text apart),
+ * reply_line the whole line.  Both return the length written; out is NUL-terminated.
+ */
+size_t reply_text(char *out, size_t outlen, struct reply r, const char *text, unsigned flags);
+size_t reply_line(char *out, size_t outlen, struct reply r, const char *text);
 
 #endif

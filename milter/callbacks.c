@@ -12,13 +12,13 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "bridge.h"
+#include "engine_thread.h"
 #include "conn.h"
 #include "log.h"
 #include "reply.h"
 #include "shape.h"
 
-static struct bridge *g_bridge;
+static struct engine_thread *g_et;
 
 static char g_name[] = "mxsane-milter";
 static char g_header_name[] = "X-MXSane";
@@ -57,12 +57,10 @@ static sfsistat tell(SMFICTX *ctx, struct milter_reply *r)
 
 static sfsistat internal_tempfail(SMFICTX *ctx, const char *what)
 {
-	struct bridge_answer a = {
-	        .status = BRIDGE_FAILED, .action = ACT_TEMPFAIL, .code = 451, .dsn = "4.3.0"};
 	struct milter_reply r;
-	log_msg(LOG_ERR, "%s: out of memory, answering 451 4.3.0", what);
-	snprintf(a.text, sizeof(a.text), "temporary local problem, try again later");
-	milter_reply_from_answer(&a, &r);
+	struct reply rep = reply_internal_failure();
+	log_msg(LOG_ERR, "%s: out of memory, answering %d %s", what, rep.code, rep.dsn);
+	milter_reply_failure(&r, rep, "temporary local problem, try again later");
 	return tell(ctx, &r);
 }
 
@@ -212,12 +210,15 @@ static bool refuse_held(SMFICTX *ctx, struct conn *c, sfsistat *st)
 
 static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
 {
-	struct bridge_request rq = {
-	        .role = role,
-	        .address = address,
-	        .client_addr = c->client_addr,
-	        .authenticated = c->authenticated,
-	        .local_submission = c->local_submission,
+	struct milter_check mc = {
+	        .req =
+	                {
+	                        .role = role,
+	                        .address = address,
+	                        .client_addr = c->client_addr,
+	                        .authenticated = c->authenticated,
+	                        .local_submission = c->local_submission,
+	                },
 	        .log =
 	                {
 	                        .queue_id = c->queue_id,
@@ -228,23 +229,21 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 	                        .recipient = role == ROLE_RECIPIENT ? address : NULL,
 	                },
 	};
-	struct bridge_answer ans;
 	struct milter_reply r;
 	struct timespec deadline;
 
-	deadline_after(&deadline, bridge_budget_ms(g_bridge) + CALLBACK_WAIT_MARGIN_MS);
-	bridge_check(g_bridge, &rq, &deadline, &ans);
-	milter_reply_from_answer(&ans, &r);
+	deadline_after(&deadline, engine_thread_budget_ms(g_et) + CALLBACK_WAIT_MARGIN_MS);
+	engine_thread_check(g_et, &mc, &deadline, &r);
 	/* Once per message: with thousands of recipients past the cap, a line each would
 	 * flood the log (each decision is logged anyway). */
-	if (r.what == MV_CONTINUE && ans.header[0] && !conn_add_header(c, ans.header) &&
+	if (r.what == MV_CONTINUE && r.header[0] && !conn_add_header(c, r.header) &&
 	    !c->headers_dropped) {
 		char qid[128];
 		log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
 		log_msg(LOG_WARNING,
 		        "queue_id=%s: cannot keep header \"X-MXSane: %s\" (out of memory or more "
 		        "than %d): it and any further ones are left out of this message",
-		        qid, ans.header, CONN_MAX_HEADERS);
+		        qid, r.header, CONN_MAX_HEADERS);
 		c->headers_dropped = true;
 	}
 	if (role == ROLE_RECIPIENT && c->local_submission)
@@ -358,7 +357,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	char qid[128];
 	log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
 	for (size_t i = 0; i < c->nheaders; i++) {
-		/* header values are printable ASCII already (conn_add_header) */
+		/* header values are printable ASCII already (milter_reply_from_result) */
 		if (smfi_addheader(ctx, g_header_name, c->headers[i]) != MI_SUCCESS)
 			log_msg(LOG_WARNING, "queue_id=%s: cannot add header \"X-MXSane: %s\"", qid,
 			        c->headers[i]);
@@ -386,7 +385,7 @@ static sfsistat cb_close(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
-struct smfiDesc *callbacks_desc(struct bridge *b)
+struct smfiDesc *callbacks_desc(struct engine_thread *b)
 {
 	static struct smfiDesc desc = {
 	        .xxfi_name = g_name,
@@ -402,6 +401,6 @@ struct smfiDesc *callbacks_desc(struct bridge *b)
 	        .xxfi_close = cb_close,
 	        .xxfi_negotiate = cb_negotiate,
 	};
-	g_bridge = b;
+	g_et = b;
 	return &desc;
 }

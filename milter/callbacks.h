@@ -1,7 +1,7 @@
 /*
  * callbacks.h - the libmilter callbacks of mxsane-milter: translate the SMTP dialogue
  * (connect, HELO, MAIL, RCPT, end of message) into check requests for the engine (through
- * the bridge) and the decisions back into milter replies.
+ * the engine thread) and the decisions back into milter replies.
  *
  * MAIL FROM: the sender domain is checked (the engine skips it for authenticated sessions,
  * {auth_authen}, and for <>); a 5xx reply rejects, a 4xx tempfails the transaction.
@@ -15,12 +15,12 @@
 
 #include <libmilter/mfapi.h>
 
-struct bridge;
+struct engine_thread;
 
 /* How long a callback waits beyond resolver.timeout_ms for the engine thread. */
 #define CALLBACK_WAIT_MARGIN_MS 500
 
 /* The filter description for smfi_register(); callbacks send checks to b. */
-struct smfiDesc *callbacks_desc(struct bridge *b);
+struct smfiDesc *callbacks_desc(struct engine_thread *b);
 
 #endif

@@ -52,9 +52,6 @@ bool conn_add_header(struct conn *c, const char *value)
 	char *h = strndup(value, CONN_FIELD_MAX);
 	if (!h)
 		return false;
-	for (unsigned char *p = (unsigned char *)h; *p; p++)
-		if (*p < 0x20 || *p >= 0x7f)
-			*p = '?';
 	for (size_t i = 0; i < c->nheaders; i++)
 		if (strcmp(c->headers[i], h) == 0) {
 			free(h);

@@ -47,8 +47,8 @@ void conn_reset_message(struct conn *c);
  * of memory (the field is then NULL). */
 bool conn_set(char **field, const char *value);
 
-/* Remember a header value for end of message; duplicates are kept once.  Controls and
- * non-ASCII become '?'.  false when out of memory or full. */
+/* Remember a header value (printable already: milter_reply_from_result) for end of message;
+ * duplicates are kept once.  false when out of memory or full. */
 bool conn_add_header(struct conn *c, const char *value);
 
 #endif

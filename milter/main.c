@@ -7,7 +7,7 @@
  * This file is the process: options, configuration, socket, privileges, threads, signals.
  * Start-up order: load the configuration; refuse root without -u; block the signals every
  * thread must leave to the signal threads (before any thread exists); check that the
- * engine can be created (bridge_new); open the socket as root; drop privileges; detach;
+ * engine can be created (engine_thread_new); open the socket as root; drop privileges; detach;
  * write the pid file; then supervise (supervise.h): the milter itself runs in a worker
  * process, replaced at once if it dies, while this process keeps the socket.  The worker
  * creates the engine, starts the engine thread and the SIGUSR1 thread and runs smfi_main()
@@ -32,7 +32,7 @@
 
 #include <libmilter/mfapi.h>
 
-#include "bridge.h"
+#include "engine_thread.h"
 #include "callbacks.h"
 #include "config.h"
 #include "daemon.h"
@@ -162,21 +162,21 @@ struct worker_ctx {
 static int worker_main(void *arg)
 {
 	struct worker_ctx *w = arg;
-	struct bridge *b;
+	struct engine_thread *b;
 	char err[1024];
 	int rc = EX_OK;
 
-	b = bridge_new(w->cfg, err, sizeof(err));
+	b = engine_thread_new(w->cfg, err, sizeof(err));
 	if (!b) {
 		report("cannot create the engine: %s", err);
 		return EX_CONFIG;
 	}
 	callbacks_desc(b); /* registered by the supervisor; this points the callbacks at b */
-	if (bridge_start(b, err, sizeof(err)) < 0 ||
+	if (engine_thread_start(b, err, sizeof(err)) < 0 ||
 	    reload_start(b, w->conf_path, w->socket, err, sizeof(err)) < 0) {
 		report("%s", err);
 		reload_stop();
-		bridge_free(b);
+		engine_thread_free(b);
 		return EX_OSERR;
 	}
 	/* libmilter starts a thread per MTA connection (one per SMTP session for Postfix) with
@@ -200,9 +200,9 @@ static int worker_main(void *arg)
 	reload_stop();
 	/* Pending checks complete (tempfail) and the engine thread ends.  After smfi_main()
 	 * returns, libmilter's workers may still serve open connections until the process
-	 * exits: the bridge stays allocated (reachable through the callbacks) and answers them
-	 * 451 4.3.0. */
-	bridge_stop(b);
+	 * exits: the engine thread stays allocated (reachable through the callbacks) and answers
+	 * them 451 4.3.0. */
+	engine_thread_stop(b);
 	return rc;
 }
 
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = {0};
 	struct config *cfg = NULL;
-	struct bridge *b = NULL;
+	struct engine_thread *b = NULL;
 	char err[1024];
 	char *conf_path = NULL, *pidfile = NULL;
 	bool defaults = false, pid_written = false;
@@ -314,13 +314,13 @@ int main(int argc, char **argv)
 	}
 	/* Each worker creates its own engine; this one only proves, before anything else
 	 * happens, that the configuration makes one. */
-	b = bridge_new(cfg, err, sizeof(err));
+	b = engine_thread_new(cfg, err, sizeof(err));
 	if (!b) {
 		report("cannot create the engine: %s", err);
 		rc = EX_CONFIG;
 		goto out;
 	}
-	bridge_free(b);
+	engine_thread_free(b);
 	if (smfi_register(*callbacks_desc(NULL)) != MI_SUCCESS) {
 		report("smfi_register failed");
 		rc = EX_OSERR;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bridge.h"
+#include "engine_thread.h"
 #include "config.h"
 #include "daemon.h"
 #include "gate.h"
@@ -21,7 +21,7 @@
 static pthread_t g_thread;
 static bool g_started;
 static atomic_bool g_stop;
-static struct bridge *g_bridge;
+static struct engine_thread *g_et;
 static char *g_path;   /* explicit -c FILE, or NULL */
 static char *g_socket; /* socket in use */
 
@@ -64,7 +64,7 @@ static void reload(void)
 		        cfg->milter_socket, g_socket);
 	log_msg(LOG_INFO, "reload: %s is valid, switching to it", path);
 	gate_set_reserve(daemon_fd_reserve(cfg->nservers)); /* the servers may have changed */
-	bridge_reconfigure(g_bridge, cfg);
+	engine_thread_reconfigure(g_et, cfg);
 }
 
 static void *reload_main(void *arg)
@@ -86,9 +86,10 @@ static void *reload_main(void *arg)
 	return NULL;
 }
 
-int reload_start(struct bridge *b, const char *path, const char *socket, char *err, size_t errlen)
+int reload_start(struct engine_thread *b, const char *path, const char *socket, char *err,
+                 size_t errlen)
 {
-	g_bridge = b;
+	g_et = b;
 	g_path = path ? strdup(path) : NULL;
 	g_socket = socket ? strdup(socket) : NULL;
 	if ((path && !g_path) || (socket && !g_socket)) {

@@ -7,7 +7,7 @@
  *
  * On SIGUSR1 the file is loaded and validated completely with config_load(); an invalid
  * file is logged with its "FILE:LINE: message" and the configuration in use stays; a valid
- * one is handed to the engine thread (bridge_reconfigure).  Connections are not touched.
+ * one is handed to the engine thread (engine_thread_reconfigure).  Connections are not touched.
  */
 #ifndef MXSANE_MILTER_RELOAD_H
 #define MXSANE_MILTER_RELOAD_H
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct bridge;
+struct engine_thread;
 struct config;
 
 /* Load and validate the file a reload reads: path (an explicit -c FILE), or NULL for
@@ -31,7 +31,8 @@ void reload_signals(sigset_t *set);
  * then); socket: milter.socket in use (a change is reported as needing a restart), NULL when
  * -p overrides it.
  * 0, or -1 with err. */
-int reload_start(struct bridge *b, const char *path, const char *socket, char *err, size_t errlen);
+int reload_start(struct engine_thread *b, const char *path, const char *socket, char *err,
+                 size_t errlen);
 /* Stop and join the thread (no-op if not started). */
 void reload_stop(void);
 

@@ -31,10 +31,9 @@
 #include "decision.h"
 #include "log.h"
 #include "request.h"
+#include "text.h"
 
-/* SMTP reply lines are at most 512 octets with CRLF (RFC 5321 4.5.3.1.5): the "code dsn text"
- * we hand to Postfix stays below that.  A header line stays below 998 octets (RFC 5322). */
-#define REPLY_MAX  500
+/* A header line stays below 998 octets (RFC 5322); a reply line is reply_line()'s (verdict.h). */
 #define HEADER_MAX 900
 
 struct listener {
@@ -300,24 +299,6 @@ static void conn_close(struct conn *c)
 
 /* ------------------------------------------------------------------ replies */
 
-/* Copy network-derived text into a reply: printable ASCII only (the engine sanitises
- * already; this makes sure no CR/LF can ever split the reply), at most max bytes. */
-static size_t clean_copy(char *dst, size_t dstlen, const char *src, size_t max)
-{
-	size_t n = 0;
-	if (dstlen == 0)
-		return 0;
-	for (; src && *src && n + 1 < dstlen && n < max; src++) {
-		unsigned char ch = (unsigned char)*src;
-		dst[n++] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-	}
-	if (src && *src && n >= 3 && (n + 1 >= dstlen || n >= max)) {
-		dst[n - 3] = dst[n - 2] = dst[n - 1] = '.'; /* cut: say so */
-	}
-	dst[n] = '\0';
-	return n;
-}
-
 static bool out_append(struct conn *c, const char *s, size_t len)
 {
 	if (c->outoff == c->outlen)
@@ -375,12 +356,10 @@ static void on_check_done(void *arg, const struct check_result *res)
 	if ((res->action == ACT_REJECT || res->action == ACT_TEMPFAIL) && res->reply.code) {
 		/* the first check that does not accept the mail decides; a warning from an
 		 * earlier check gives way to it */
-		char text[REPLY_MAX + 1], line[REPLY_MAX + 32];
-		int n = snprintf(line, sizeof(line), "%d %s ", res->reply.code,
-		                 res->reply.dsn ? res->reply.dsn : "");
-		clean_copy(text, sizeof(text), res->text ? res->text : res->reason,
-		           REPLY_MAX - (size_t)(n > 0 ? n : 0));
-		snprintf(c->answer, sizeof(c->answer), "action=%s%s\n\n", line, text);
+		char line[REPLY_LINE_MAX + 1];
+		reply_line(line, sizeof(line), res->reply,
+		           res->text && res->text[0] ? res->text : res->reason);
+		snprintf(c->answer, sizeof(c->answer), "action=%s\n\n", line);
 		c->answer_final = true;
 		c->answer_warn = false;
 	} else if (res->action == ACT_WARN && !c->answer_warn && !c->answer_final) {
@@ -391,7 +370,7 @@ static void on_check_done(void *arg, const struct check_result *res)
 			         res->domain ? res->domain : "");
 			h = fallback;
 		}
-		clean_copy(hdr, sizeof(hdr), h, HEADER_MAX);
+		text_printable(hdr, sizeof(hdr), h, strlen(h), 0);
 		snprintf(c->answer, sizeof(c->answer), "action=PREPEND X-MXSane: %s\n\n", hdr);
 		c->answer_warn = true;
 	}
@@ -407,7 +386,6 @@ static bool state_is_rcpt(const struct policy_request *r)
 /* Start the next check of the current request, or queue its reply.  false: c was closed. */
 static bool conn_step(struct conn *c)
 {
-	const struct config *cfg = engine_config(c->s->e);
 	const struct policy_request *r = &c->req;
 	struct check_request cr;
 	int step = c->step++;
@@ -418,12 +396,13 @@ static bool conn_step(struct conn *c)
 	                         : NULL;
 	cr.authenticated = r->v[PA_SASL_USERNAME] && r->v[PA_SASL_USERNAME][0];
 	cr.deadline = c->req_deadline;
-	if (step == 0 && c->req_rcpt && cfg->check_sender && r->v[PA_SENDER]) {
+	/* checks.sender, checks.recipient and the other gates are the engine's: a check it
+	 * does not run ends as "skipped", logged as in the milter */
+	if (step == 0 && c->req_rcpt && r->v[PA_SENDER]) {
 		cr.role = ROLE_SENDER;
 		cr.address = r->v[PA_SENDER];
 		cr.address_len = r->len[PA_SENDER];
-	} else if (step <= 1 && c->req_rcpt && cfg->check_recipient && !c->answer_final &&
-	           r->v[PA_RECIPIENT]) {
+	} else if (step <= 1 && c->req_rcpt && !c->answer_final && r->v[PA_RECIPIENT]) {
 		c->step = 2;
 		cr.role = ROLE_RECIPIENT;
 		cr.address = r->v[PA_RECIPIENT];

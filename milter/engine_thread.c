@@ -1,13 +1,13 @@
 /*
- * bridge.c - a mutex-protected job queue into the engine thread, and one condition variable
- * per job back to the thread that waits for it.
+ * engine_thread.c - the milter's engine thread (engine_thread.h): a mutex-protected job queue
+ * into it, and one condition variable per job back to the thread that waits for it.
  *
  * Ownership of a job: two references, one for the waiting thread and one for the engine
  * side (from the queue through the result callback).  Both drop theirs under b->mu; the last
  * one frees the job, so a waiter that gave up at its deadline leaves the job to the engine
  * side, and an engine side that finishes first leaves it to the waiter.
  */
-#include "bridge.h"
+#include "engine_thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,31 +15,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "engine.h"
 #include "evloop.h"
+#include "text.h"
 
 struct job {
 	struct job *next;          /* queue link, under b->mu */
 	struct job *iprev, *inext; /* jobs inside the engine: engine thread only */
-	struct bridge *b;
+	struct engine_thread *b;
 	unsigned refs; /* under b->mu */
 	bool done;     /* under b->mu: ans is final */
 	pthread_cond_t cv;
 
-	enum role role;
-	const char *address; /* the strings point into blob */
-	size_t address_len;
-	const char *client_addr;
-	bool authenticated;
-	bool local_submission;
-	struct log_ctx log;
-	struct bridge_answer ans; /* written by the engine side before done is set */
+	struct milter_check mc;           /* the request, prepared; its strings point into blob */
+	enum engine_thread_status status; /* with ans */
+	struct milter_reply ans;          /* written by the engine side before done is set */
 	char blob[];
 };
 
-struct bridge {
+struct engine_thread {
 	/* The engine's lock: held by the engine thread except while its loop waits (the
-	 * loop's wait hooks), and by a caller trying the cache (bridge_check's fast path).
+	 * loop's wait hooks), and by a caller trying the cache (engine_thread_check's fast path).
 	 * Order: emu before mu, never the other way round. */
 	pthread_mutex_t emu;
 	pthread_mutex_t mu;
@@ -47,7 +44,7 @@ struct bridge {
 	struct job *head, *tail; /* queued, not yet taken by the engine thread */
 	struct config *pending;  /* configuration waiting for the engine thread */
 	unsigned budget_ms;      /* timeout_ms of the configuration in use */
-	unsigned users;          /* threads inside bridge_check */
+	unsigned users;          /* threads inside engine_thread_check */
 	bool started, closing, dead;
 	pthread_t thread;
 
@@ -59,57 +56,31 @@ struct bridge {
 
 /* ---------------------------------------------------------------- answers */
 
-static void copy_bounded(char *dst, size_t len, const char *src)
+/* Fill out with this module's own tempfail (reply_timeout or reply_internal_failure) and
+ * log it as a decision record. */
+static void answer_failure(struct milter_reply *out, enum engine_thread_status st,
+                           const struct milter_check *mc, const char *reason)
 {
-	snprintf(dst, len, "%s", src ? src : "");
-}
-
-/* Printable ASCII, at most 300 bytes, one pair of angle brackets removed (as the engine
- * writes addresses into replies). */
-static void printable_address(char *dst, size_t len, const char *s)
-{
-	size_t n = s ? strlen(s) : 0, o = 0;
-	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
-		s++;
-		n -= 2;
-	}
-	for (size_t i = 0; i < n && i < 300 && o + 1 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		dst[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-	}
-	dst[o] = '\0';
-}
-
-/* Fill ans with the bridge's own tempfail and log it as a decision record. */
-static void answer_failure(struct bridge_answer *ans, enum bridge_status st, enum role role,
-                           const char *address, const struct log_ctx *log, const char *reason)
-{
-	char addr[320];
+	struct arena ar = {0};
+	const struct check_request *rq = &mc->req;
+	const char *address = rq->address ? rq->address : "";
+	size_t alen = rq->address ? rq->address_len : 0;
+	char addr[TEXT_ADDRESS_MAX + 4];
 	struct check_result r;
 
-	memset(ans, 0, sizeof(*ans));
-	ans->status = st;
-	ans->verdict = V_DNS_ERROR;
-	ans->action = ACT_TEMPFAIL;
-	ans->code = 451;
-	copy_bounded(ans->dsn, sizeof(ans->dsn), st == BRIDGE_TIMEOUT ? "4.4.3" : "4.3.0");
-	printable_address(addr, sizeof(addr), address);
-	if (addr[0])
-		snprintf(ans->text, sizeof(ans->text), "<%s>: %s", addr, reason);
-	else
-		copy_bounded(ans->text, sizeof(ans->text), reason);
-
+	text_address(addr, sizeof(addr), address, alen);
 	memset(&r, 0, sizeof(r));
-	r.role = role;
+	r.role = rq->role;
 	r.verdict = V_DNS_ERROR;
 	r.action = r.configured_action = ACT_TEMPFAIL;
-	r.reply.code = 451;
-	r.reply.dsn = st == BRIDGE_TIMEOUT ? "4.4.3" : "4.3.0";
+	r.reply = st == ET_TIMEOUT ? reply_timeout() : reply_internal_failure();
 	r.address = addr;
 	r.domain = "";
 	r.reason = reason;
-	r.text = ans->text;
-	log_decision(log, &r);
+	r.text = addr[0] ? arena_concat(&ar, "<", addr, ">: ", reason, NULL) : reason;
+	milter_reply_from_result(&r, out);
+	log_decision(&mc->log, &r);
+	arena_free(&ar);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -130,11 +101,13 @@ static const char *put(char **p, const char *s)
 	return d;
 }
 
-static struct job *job_new(struct bridge *b, const struct bridge_request *rq)
+/* A job holding a copy of mc (prepared by engine_check_cached: not parsed again). */
+static struct job *job_new(struct engine_thread *b, const struct milter_check *mc)
 {
-	const struct log_ctx *l = &rq->log;
-	const char *address = rq->address ? rq->address : "";
-	size_t n = slen(address) + slen(rq->client_addr) + slen(l->instance) + slen(l->queue_id) +
+	const struct log_ctx *l = &mc->log;
+	const struct check_request *rq = &mc->req;
+	size_t alen = rq->address ? rq->address_len : 0;
+	size_t n = alen + 1 + slen(rq->client_addr) + slen(l->instance) + slen(l->queue_id) +
 	           slen(l->client_addr) + slen(l->client_name) + slen(l->helo) + slen(l->sender) +
 	           slen(l->recipient);
 	struct job *j = calloc(1, sizeof(*j) + n);
@@ -152,20 +125,23 @@ static struct job *job_new(struct bridge *b, const struct bridge_request *rq)
 		goto fail;
 	j->b = b;
 	j->refs = 2;
-	j->role = rq->role;
-	j->authenticated = rq->authenticated;
-	j->local_submission = rq->local_submission;
+	j->mc = *mc;
 	char *p = j->blob;
-	j->address = put(&p, address);
-	j->address_len = strlen(address);
-	j->client_addr = put(&p, rq->client_addr);
-	j->log.instance = put(&p, l->instance);
-	j->log.queue_id = put(&p, l->queue_id);
-	j->log.client_addr = put(&p, l->client_addr);
-	j->log.client_name = put(&p, l->client_name);
-	j->log.helo = put(&p, l->helo);
-	j->log.sender = put(&p, l->sender);
-	j->log.recipient = put(&p, l->recipient);
+	if (alen)
+		memcpy(p, rq->address, alen);
+	p[alen] = '\0';
+	j->mc.req.address = p;
+	j->mc.req.address_len = alen;
+	p += alen + 1;
+	j->mc.req.client_addr = put(&p, rq->client_addr);
+	j->mc.log.instance = put(&p, l->instance);
+	j->mc.log.queue_id = put(&p, l->queue_id);
+	j->mc.log.client_addr = put(&p, l->client_addr);
+	j->mc.log.client_name = put(&p, l->client_name);
+	j->mc.log.helo = put(&p, l->helo);
+	j->mc.log.sender = put(&p, l->sender);
+	j->mc.log.recipient = put(&p, l->recipient);
+	j->mc.log.rendered = NULL; /* (a rendering would point into the caller's memory) */
 	return j;
 fail:
 	free(j);
@@ -181,7 +157,7 @@ static void job_free(struct job *j)
 /* Engine side is done with j (ans filled): wake the waiter, drop the engine's reference. */
 static void job_complete(struct job *j)
 {
-	struct bridge *b = j->b;
+	struct engine_thread *b = j->b;
 	pthread_mutex_lock(&b->mu);
 	j->done = true;
 	pthread_cond_signal(&j->cv);
@@ -193,13 +169,14 @@ static void job_complete(struct job *j)
 
 static void job_fail(struct job *j, const char *reason)
 {
-	answer_failure(&j->ans, BRIDGE_FAILED, j->role, j->address, &j->log, reason);
+	answer_failure(&j->ans, ET_FAILED, &j->mc, reason);
+	j->status = ET_FAILED;
 	job_complete(j);
 }
 
 /* ---------------------------------------------------------------- engine thread */
 
-static void inengine_unlink(struct bridge *b, struct job *j)
+static void inengine_unlink(struct engine_thread *b, struct job *j)
 {
 	if (j->iprev)
 		j->iprev->inext = j->inext;
@@ -210,48 +187,29 @@ static void inengine_unlink(struct bridge *b, struct job *j)
 	j->iprev = j->inext = NULL;
 }
 
-/* The engine's decision, copied for the front-end (no pointer into the engine's memory). */
-static void answer_from(struct bridge_answer *a, const struct check_result *r)
-{
-	a->status = BRIDGE_ANSWERED;
-	a->verdict = r->verdict;
-	a->action = r->action;
-	a->code = r->reply.code;
-	copy_bounded(a->dsn, sizeof(a->dsn), r->reply.code ? r->reply.dsn : "");
-	copy_bounded(a->text, sizeof(a->text), r->text);
-	copy_bounded(a->header, sizeof(a->header), r->header);
-}
-
 static void on_result(void *arg, const struct check_result *r)
 {
 	struct job *j = arg;
 
 	inengine_unlink(j->b, j);
-	answer_from(&j->ans, r);
-	log_decision(&j->log, r);
+	milter_reply_from_result(r, &j->ans);
+	j->status = ET_ANSWERED;
+	log_decision(&j->mc.log, r);
 	job_complete(j);
 }
 
-static void start_job(struct bridge *b, struct job *j)
+static void start_job(struct engine_thread *b, struct job *j)
 {
-	struct check_request req = {
-	        .role = j->role,
-	        .address = j->address,
-	        .address_len = j->address_len,
-	        .client_addr = j->client_addr,
-	        .authenticated = j->authenticated,
-	        .local_submission = j->local_submission,
-	};
 	j->inext = b->inengine;
 	if (b->inengine)
 		b->inengine->iprev = j;
 	b->inengine = j;
 	/* The callback may run before this returns; the handle is not kept (an abandoned
 	 * check still finishes within its own deadline and fills the cache). */
-	engine_check(b->engine, &req, on_result, j);
+	engine_check(b->engine, &j->mc.req, on_result, j);
 }
 
-static void apply_config(struct bridge *b, struct config *cfg)
+static void apply_config(struct engine_thread *b, struct config *cfg)
 {
 	char err[512];
 	if (engine_reconfigure(b->engine, cfg, err, sizeof(err)) < 0) {
@@ -270,7 +228,7 @@ static void apply_config(struct bridge *b, struct config *cfg)
 
 static void on_wakeup(struct evloop *loop, void *arg)
 {
-	struct bridge *b = arg;
+	struct engine_thread *b = arg;
 
 	pthread_mutex_lock(&b->mu);
 	struct config *cfg = b->pending;
@@ -293,7 +251,7 @@ static void on_wakeup(struct evloop *loop, void *arg)
 }
 
 /* Runs in the engine thread when its loop ends: nothing may be left waiting. */
-static void engine_shutdown(struct bridge *b)
+static void engine_shutdown(struct engine_thread *b)
 {
 	pthread_mutex_lock(&b->mu);
 	b->dead = true;
@@ -321,7 +279,7 @@ static void engine_shutdown(struct bridge *b)
 
 static void *engine_main(void *arg)
 {
-	struct bridge *b = arg;
+	struct engine_thread *b = arg;
 	pthread_setname_np(pthread_self(), "mxs-engine");
 	pthread_mutex_lock(&b->emu); /* released only while the loop waits */
 	if (evloop_run(b->loop) < 0)
@@ -335,23 +293,23 @@ static void *engine_main(void *arg)
 
 static void loop_unlock(void *arg)
 {
-	pthread_mutex_unlock(&((struct bridge *)arg)->emu);
+	pthread_mutex_unlock(&((struct engine_thread *)arg)->emu);
 }
 
 static void loop_lock(void *arg)
 {
-	pthread_mutex_lock(&((struct bridge *)arg)->emu);
+	pthread_mutex_lock(&((struct engine_thread *)arg)->emu);
 }
 
 struct direct {
-	const struct bridge_request *rq;
-	struct bridge_answer *ans;
+	const struct milter_check *rq;
+	struct milter_reply *out;
 };
 
 static void on_direct_result(void *arg, const struct check_result *r)
 {
 	struct direct *d = arg;
-	answer_from(d->ans, r);
+	milter_reply_from_result(r, d->out);
 	log_decision(&d->rq->log, r);
 }
 
@@ -391,25 +349,17 @@ static int lock_until(pthread_mutex_t *m, const struct timespec *deadline)
  * thread and back.  DIRECT_NEEDS_DNS: the check needs DNS (nothing was done) or the engine
  * is gone; DIRECT_TIMEOUT: the engine thread held its lock until the deadline (stuck).
  */
-static enum direct_status try_cached(struct bridge *b, const struct bridge_request *rq,
-                                     const struct timespec *deadline, struct bridge_answer *ans)
+static enum direct_status try_cached(struct engine_thread *b, struct milter_check *mc,
+                                     const struct timespec *deadline, struct milter_reply *out)
 {
-	struct check_request req = {
-	        .role = rq->role,
-	        .address = rq->address ? rq->address : "",
-	        .client_addr = rq->client_addr,
-	        .authenticated = rq->authenticated,
-	        .local_submission = rq->local_submission,
-	};
-	struct direct d = {.rq = rq, .ans = ans};
+	struct direct d = {.rq = mc, .out = out};
 	bool done = false;
 
-	req.address_len = strlen(req.address);
 	if (lock_until(&b->emu, deadline) != 0)
 		return DIRECT_TIMEOUT;
 	if (b->engine) {
 		evloop_update_time(b->loop); /* the loop may have slept: take the time now */
-		done = engine_check_cached(b->engine, &req, on_direct_result, &d);
+		done = engine_check_cached(b->engine, &mc->req, on_direct_result, &d);
 	}
 	pthread_mutex_unlock(&b->emu);
 	return done ? DIRECT_DONE : DIRECT_NEEDS_DNS;
@@ -417,9 +367,9 @@ static enum direct_status try_cached(struct bridge *b, const struct bridge_reque
 
 /* ---------------------------------------------------------------- public */
 
-struct bridge *bridge_new(struct config *cfg, char *err, size_t errlen)
+struct engine_thread *engine_thread_new(struct config *cfg, char *err, size_t errlen)
 {
-	struct bridge *b = calloc(1, sizeof(*b));
+	struct engine_thread *b = calloc(1, sizeof(*b));
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -456,11 +406,11 @@ struct bridge *bridge_new(struct config *cfg, char *err, size_t errlen)
 	evloop_set_after_wait(b->loop, loop_lock, b);
 	return b;
 fail:
-	bridge_free(b);
+	engine_thread_free(b);
 	return NULL;
 }
 
-int bridge_start(struct bridge *b, char *err, size_t errlen)
+int engine_thread_start(struct engine_thread *b, char *err, size_t errlen)
 {
 	int rc = pthread_create(&b->thread, NULL, engine_main, b);
 	if (rc != 0) {
@@ -473,7 +423,7 @@ int bridge_start(struct bridge *b, char *err, size_t errlen)
 	return 0;
 }
 
-unsigned bridge_budget_ms(struct bridge *b)
+unsigned engine_thread_budget_ms(struct engine_thread *b)
 {
 	pthread_mutex_lock(&b->mu);
 	unsigned ms = b->budget_ms;
@@ -481,46 +431,54 @@ unsigned bridge_budget_ms(struct bridge *b)
 	return ms;
 }
 
-/* A caller of bridge_check() is done with the bridge (b->mu held): the last one lets a
- * closing bridge_free() go on. */
-static void user_done_locked(struct bridge *b)
+/* A caller of engine_thread_check() is done with the engine thread (b->mu held): the last one lets
+ * a closing engine_thread_free() go on. */
+static void user_done_locked(struct engine_thread *b)
 {
 	if (--b->users == 0 && b->closing)
 		pthread_cond_broadcast(&b->idle);
 }
 
 /* The deadline passed before an answer: 451 4.4.3, never a rejection. */
-static void answer_timeout(struct bridge_answer *ans, const struct bridge_request *rq)
+static enum engine_thread_status answer_timeout(struct milter_reply *out,
+                                                const struct milter_check *mc)
 {
-	answer_failure(ans, BRIDGE_TIMEOUT, rq->role, rq->address, &rq->log,
-	               "the MX check did not finish in time, try again later");
+	answer_failure(out, ET_TIMEOUT, mc, "the MX check did not finish in time, try again later");
+	return ET_TIMEOUT;
 }
 
-enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *rq,
-                                const struct timespec *deadline, struct bridge_answer *ans)
+enum engine_thread_status engine_thread_check(struct engine_thread *b,
+                                              const struct milter_check *mc,
+                                              const struct timespec *deadline,
+                                              struct milter_reply *out)
 {
 	const char *why = "temporary local problem (shutting down), try again later";
+	struct milter_check m = *mc; /* prepared by the cache try for the engine thread */
 	struct job *j = NULL;
 
+	if (!m.req.address)
+		m.req.address = "";
+	m.req.address_len = strlen(m.req.address);
+	m.req.prepared = false;
 	pthread_mutex_lock(&b->mu);
 	if (!b->started || b->closing || b->dead) {
 		pthread_mutex_unlock(&b->mu);
-		answer_failure(ans, BRIDGE_FAILED, rq->role, rq->address, &rq->log, why);
-		return ans->status;
+		answer_failure(out, ET_FAILED, &m, why);
+		return ET_FAILED;
 	}
 	b->users++;
 	pthread_mutex_unlock(&b->mu);
 
-	enum direct_status ds = try_cached(b, rq, deadline, ans);
+	enum direct_status ds = try_cached(b, &m, deadline, out);
 	if (ds != DIRECT_NEEDS_DNS) {
 		pthread_mutex_lock(&b->mu);
 		user_done_locked(b);
 		pthread_mutex_unlock(&b->mu);
 		if (ds == DIRECT_TIMEOUT)
-			answer_timeout(ans, rq);
-		return ans->status;
+			return answer_timeout(out, &m);
+		return ET_ANSWERED;
 	}
-	j = job_new(b, rq);
+	j = job_new(b, &m);
 	pthread_mutex_lock(&b->mu);
 	if (!j || b->closing || b->dead) {
 		if (j)
@@ -543,29 +501,30 @@ enum bridge_status bridge_check(struct bridge *b, const struct bridge_request *r
 		if (pthread_cond_timedwait(&j->cv, &b->mu, deadline) == ETIMEDOUT)
 			break;
 	bool answered = j->done;
+	enum engine_thread_status st = j->status;
 	if (answered)
-		*ans = j->ans;
+		*out = j->ans;
 	bool last = --j->refs == 0;
 	user_done_locked(b);
 	pthread_mutex_unlock(&b->mu);
 
 	if (!answered)
 		/* j belongs to the engine side now; it frees it when the check ends */
-		answer_timeout(ans, rq);
+		st = answer_timeout(out, &m);
 	if (last)
 		job_free(j);
-	return ans->status;
+	return st;
 
 fail_locked:
 	user_done_locked(b);
 	pthread_mutex_unlock(&b->mu);
 	if (j)
 		job_free(j);
-	answer_failure(ans, BRIDGE_FAILED, rq->role, rq->address, &rq->log, why);
-	return ans->status;
+	answer_failure(out, ET_FAILED, &m, why);
+	return ET_FAILED;
 }
 
-void bridge_reconfigure(struct bridge *b, struct config *cfg)
+void engine_thread_reconfigure(struct engine_thread *b, struct config *cfg)
 {
 	pthread_mutex_lock(&b->mu);
 	struct config *old = b->pending;
@@ -582,7 +541,7 @@ void bridge_reconfigure(struct bridge *b, struct config *cfg)
 		evloop_wakeup(b->loop);
 }
 
-void bridge_stop(struct bridge *b)
+void engine_thread_stop(struct engine_thread *b)
 {
 	if (!b)
 		return;
@@ -601,7 +560,7 @@ void bridge_stop(struct bridge *b)
 	}
 }
 
-void bridge_free(struct bridge *b)
+void engine_thread_free(struct engine_thread *b)
 {
 	if (!b)
 		return;
@@ -609,7 +568,7 @@ void bridge_free(struct bridge *b)
 	bool started = b->started;
 	pthread_mutex_unlock(&b->mu);
 	if (started)
-		bridge_stop(b);
+		engine_thread_stop(b);
 	pthread_mutex_lock(&b->mu);
 	b->closing = true;
 	while (b->users > 0)
