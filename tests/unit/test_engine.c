@@ -1968,6 +1968,43 @@ static void test_stats_count_checks_hits_and_errors(void **state)
 	assert_int_equal(st.cache_entries, 2);
 }
 
+/* Answers the script still had to give are dropped: the engine that asked is gone. */
+static void drop_pending(void)
+{
+	while (fx->pend) {
+		struct pending *p = fx->pend;
+		fx->pend = p->next;
+		evloop_cancel(fx->loop, p->timer);
+		free(p);
+	}
+}
+
+static void test_engine_free_completes_pending_checks_with_dns_error(void **state)
+{
+	(void)state;
+	mx("slow.test", 3600, 0, "");
+	scripted("slow.test", DNS_T_MX)->delay = 10000;
+	mx("other.test", 3600, 10, "mx.other.test");
+	timeout_after("mx.other.test", DNS_T_A, 60000);
+	struct outcome *a = new_outcome(), *b = new_outcome();
+	struct check_request ra = rcpt_req("slow.test"), rb = rcpt_req("other.test");
+	start(&ra, a);
+	start(&rb, b);
+	advance(10);
+	assert_int_equal(b->ncb, 0);
+	engine_free(fx->e);
+	fx->e = NULL;
+	drop_pending();
+	assert_int_equal(a->ncb, 1);
+	assert_int_equal(a->verdict, V_DNS_ERROR);
+	assert_int_equal(a->code, 451);
+	assert_int_equal(b->ncb, 1);
+	assert_int_equal(b->verdict, V_DNS_ERROR);
+	advance(20000); /* no timer of the engine is left to fire */
+	assert_int_equal(a->ncb, 1);
+	assert_int_equal(b->ncb, 1);
+}
+
 int main(void)
 {
 	log_open("test_engine", true, LOG_MAIL);
@@ -2072,6 +2109,7 @@ int main(void)
 	        T(test_running_check_keeps_its_configuration),
 	        T(test_flush_cache_asks_again),
 	        T(test_stats_count_checks_hits_and_errors),
+	        T(test_engine_free_completes_pending_checks_with_dns_error),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
