@@ -1968,6 +1968,85 @@ static void test_stats_count_checks_hits_and_errors(void **state)
 	assert_int_equal(st.cache_entries, 2);
 }
 
+/* The third check of a domain takes "the first host is usable" from the MX set's memo,
+ * without its address lookup; a change of bogus_networks must not leave that memo behind. */
+static void test_mx_memo_forgotten_when_bogus_networks_change(void **state)
+{
+	(void)state;
+	mx("memo.test", 3600, 10, "mx.memo.test");
+	good_host("mx.memo.test", 3600);
+	nodata("mx.memo.test", DNS_T_AAAA, 3600, 3600);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rcpt("memo.test")->verdict, V_OK);
+	reconfigure_text("bogus_networks = [\"93.184.216.0/24\"];\n");
+	struct outcome *o = rcpt("memo.test");
+	assert_int_equal(o->verdict, V_BROKEN_MX);
+	assert_contains(o->mx[0].problem, "only unusable addresses");
+}
+
+static void test_mx_memo_expires_with_the_address_behind_it(void **state)
+{
+	(void)state;
+	mx("memo.test", 3600, 10, "mx.memo.test");
+	good_host("mx.memo.test", 10);
+	for (int i = 0; i < 3; i++)
+		rcpt("memo.test");
+	advance(5000);
+	struct outcome *o = rcpt("memo.test");
+	assert_true(o->cached);
+	assert_int_equal(o->ttl, 5); /* as long as the address it stands for */
+	assert_int_equal(queries("mx.memo.test", DNS_T_A), 1);
+	advance(5001);
+	script("mx.memo.test", DNS_T_A);
+	nxdomain("mx.memo.test", DNS_T_A, 600, 600);
+	o = rcpt("memo.test");
+	assert_int_equal(o->verdict, V_BROKEN_MX);
+	assert_int_equal(queries("mx.memo.test", DNS_T_A), 2);
+}
+
+static void test_implicit_mx_with_aaaa_failure_is_dns_error_not_no_mail_host(void **state)
+{
+	(void)state;
+	nodata("bare.test", DNS_T_MX, 3600, 600);
+	nodata("bare.test", DNS_T_A, 3600, 600);
+	servfail("bare.test", DNS_T_AAAA);
+	struct outcome *o = rcpt("bare.test");
+	assert_int_equal(o->verdict, V_DNS_ERROR);
+	assert_int_equal(o->code, 451);
+	assert_true(o->implicit);
+}
+
+static void test_cached_cname_chain_keeps_canonical_and_ttl(void **state)
+{
+	(void)state;
+	cname("alias.test", DNS_T_MX, 400, "target.test");
+	mx("target.test", 3600, 0, "");
+	rcpt("alias.test");
+	advance(100000);
+	struct outcome *o = rcpt("alias.test");
+	assert_int_equal(o->verdict, V_NULL_MX);
+	assert_true(o->cached);
+	assert_string_equal(o->canonical, "target.test");
+	assert_int_equal(o->ttl, 300);
+	assert_int_equal(fx->queries, 2);
+}
+
+static void test_authoritative_nodata_without_soa_is_not_cached(void **state)
+{
+	(void)state;
+	/* RFC 2308 5: a negative answer without SOA has no TTL to be kept for */
+	struct entry *en = script("nosoa.test", DNS_T_MX);
+	en->flags = F_AA;
+	good_host("nosoa.test", 3600);
+	struct outcome *o = rcpt("nosoa.test");
+	assert_int_equal(o->verdict, V_OK);
+	assert_true(o->implicit);
+	assert_int_equal(o->ttl, 0);
+	o = rcpt("nosoa.test");
+	assert_false(o->cached);
+	assert_int_equal(queries("nosoa.test", DNS_T_MX), 2);
+}
+
 /* Answers the script still had to give are dropped: the engine that asked is gone. */
 static void drop_pending(void)
 {
@@ -2110,6 +2189,11 @@ int main(void)
 	        T(test_flush_cache_asks_again),
 	        T(test_stats_count_checks_hits_and_errors),
 	        T(test_engine_free_completes_pending_checks_with_dns_error),
+	        T(test_mx_memo_forgotten_when_bogus_networks_change),
+	        T(test_mx_memo_expires_with_the_address_behind_it),
+	        T(test_implicit_mx_with_aaaa_failure_is_dns_error_not_no_mail_host),
+	        T(test_cached_cname_chain_keeps_canonical_and_ttl),
+	        T(test_authoritative_nodata_without_soa_is_not_cached),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
