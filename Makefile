@@ -180,7 +180,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		$$(grep -v '^#' .ci/packages.txt)
 
-FORMAT_FILES = $(wildcard core/*.[ch] cli/*.c milter/*.[ch] policy/*.[ch] tests/unit/*.c)
+FORMAT_FILES = $(wildcard core/*.[ch] cli/*.c milter/*.[ch] policy/*.[ch] tests/unit/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

@@ -218,6 +218,7 @@ void engine_free(struct engine *e)
 		resolver_free(e->retired[i]);
 	resolver_free(e->res);
 	e->res = NULL;
+	inflight_abort_all(e); /* a test's DNS: its answers still to come are not awaited */
 	if (e->reap_timer)
 		evloop_cancel(e->loop, e->reap_timer);
 	cache_free(e->cache);

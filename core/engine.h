@@ -108,6 +108,7 @@ struct engine *engine_new(struct evloop *loop, struct config *cfg, char *err, si
 
 /* How the engine asks DNS: query() starts one question and calls cb once, later from the
  * loop (or at once on failure), as resolver_query() does; the engine uses its resolver.
+ * engine_free() ends the questions still open itself: cb must not be called after it.
  * A unit test gives its own (scripted answers, delays, timeouts) with engine_new_dns(). */
 struct engine_dns {
 	void (*query)(void *ctx, const char *name, uint16_t qtype, resolver_cb cb, void *arg);

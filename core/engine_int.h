@@ -132,6 +132,10 @@ static inline void copy_name(char *dst, size_t size, const char *src)
 void inflight_lookup(struct check *c, int tidx, int fam, const char *name, uint16_t qtype);
 /* A check stops waiting: its waits are left to the in-flight entries, which free them. */
 void inflight_detach(struct check *c);
+/* Shutting down: end every query still in flight as the resolver's destruction does
+ * (ARES_EDESTRUCTION), so the checks waiting for them finish with dns_error.  A test's DNS
+ * (engine_new_dns) has no resolver whose destruction would do it. */
+void inflight_abort_all(struct engine *e);
 
 /* check.c */
 void check_deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool cached);

@@ -187,3 +187,10 @@ void inflight_detach(struct check *c)
 	}
 	c->waiters = NULL;
 }
+
+void inflight_abort_all(struct engine *e)
+{
+	for (size_t b = 0; b < INFLIGHT_BKTS; b++)
+		while (e->fl[b])
+			on_dns(e->fl[b], ARES_EDESTRUCTION, NULL, 0); /* unlinks and frees it */
+}

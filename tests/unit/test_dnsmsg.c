@@ -14,125 +14,7 @@
 #include <cmocka.h>
 
 #include "dnsmsg.h"
-
-struct msg {
-	uint8_t b[8192];
-	size_t n;
-};
-
-static void put8(struct msg *m, unsigned v)
-{
-	m->b[m->n++] = (uint8_t)v;
-}
-static void put16(struct msg *m, unsigned v)
-{
-	put8(m, v >> 8);
-	put8(m, v & 0xff);
-}
-static void put32(struct msg *m, uint32_t v)
-{
-	put16(m, v >> 16);
-	put16(m, v & 0xffff);
-}
-static void putname(struct msg *m, const char *name)
-{
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t l = dot ? (size_t)(dot - name) : strlen(name);
-		put8(m, (unsigned)l);
-		memcpy(m->b + m->n, name, l);
-		m->n += l;
-		name += l;
-		if (*name == '.')
-			name++;
-	}
-	put8(m, 0);
-}
-
-/* Header flags besides QR and RD */
-#define F_AA 0x04
-#define F_RA 0x80
-
-static void header_flags(struct msg *m, unsigned rcode, unsigned an, unsigned ns, unsigned flags)
-{
-	m->n = 0;
-	put16(m, 0x1234);
-	put8(m, 0x81 | (flags & F_AA)); /* QR, RD */
-	put8(m, (flags & F_RA) | rcode);
-	put16(m, 1);
-	put16(m, an);
-	put16(m, ns);
-	put16(m, 0);
-}
-
-/* A reply from a recursive resolver (RA set, AA clear) */
-static void header(struct msg *m, unsigned rcode, unsigned an, unsigned ns)
-{
-	header_flags(m, rcode, an, ns, F_RA);
-}
-
-static void question(struct msg *m, const char *name, unsigned type)
-{
-	putname(m, name);
-	put16(m, type);
-	put16(m, 1);
-}
-
-static void rr_head(struct msg *m, const char *owner, unsigned type, uint32_t ttl)
-{
-	putname(m, owner);
-	put16(m, type);
-	put16(m, 1);
-	put32(m, ttl);
-}
-
-static void rr_mx(struct msg *m, const char *owner, uint32_t ttl, unsigned pref, const char *host)
-{
-	rr_head(m, owner, DNS_T_MX, ttl);
-	size_t lenpos = m->n;
-	put16(m, 0);
-	size_t start = m->n;
-	put16(m, pref);
-	putname(m, host);
-	m->b[lenpos] = (uint8_t)((m->n - start) >> 8);
-	m->b[lenpos + 1] = (uint8_t)((m->n - start) & 0xff);
-}
-
-static void rr_cname(struct msg *m, const char *owner, uint32_t ttl, const char *target)
-{
-	rr_head(m, owner, DNS_T_CNAME, ttl);
-	size_t lenpos = m->n;
-	put16(m, 0);
-	size_t start = m->n;
-	putname(m, target);
-	m->b[lenpos] = (uint8_t)((m->n - start) >> 8);
-	m->b[lenpos + 1] = (uint8_t)((m->n - start) & 0xff);
-}
-
-static void rr_a(struct msg *m, const char *owner, uint32_t ttl, const uint8_t ip[4])
-{
-	rr_head(m, owner, DNS_T_A, ttl);
-	put16(m, 4);
-	memcpy(m->b + m->n, ip, 4);
-	m->n += 4;
-}
-
-static void rr_soa(struct msg *m, const char *owner, uint32_t ttl, uint32_t minimum)
-{
-	rr_head(m, owner, DNS_T_SOA, ttl);
-	size_t lenpos = m->n;
-	put16(m, 0);
-	size_t start = m->n;
-	putname(m, "ns.example");
-	putname(m, "hostmaster.example");
-	put32(m, 1);
-	put32(m, 3600);
-	put32(m, 600);
-	put32(m, 86400);
-	put32(m, minimum);
-	m->b[lenpos] = (uint8_t)((m->n - start) >> 8);
-	m->b[lenpos + 1] = (uint8_t)((m->n - start) & 0xff);
-}
+#include "dnswire.h"
 
 static void test_mx_records_and_ttl(void **state)
 {
@@ -258,17 +140,6 @@ static void test_negative_ttl_rfc2308(void **state)
 	assert_int_equal(dns_parse_reply(m.b, m.n, "there.example", DNS_T_AAAA, &r), DNSR_NODATA);
 	assert_false(r.has_ttl);
 	dns_reply_clear(&r);
-}
-
-static void rr_ns(struct msg *m, const char *owner, const char *host)
-{
-	rr_head(m, owner, DNS_T_NS, 3600);
-	size_t lenpos = m->n;
-	put16(m, 0);
-	size_t start = m->n;
-	putname(m, host);
-	m->b[lenpos] = (uint8_t)((m->n - start) >> 8);
-	m->b[lenpos + 1] = (uint8_t)((m->n - start) & 0xff);
 }
 
 /* RFC 2308 2.2: an empty NOERROR answer proves NODATA only with the SOA (or from the
