@@ -229,6 +229,19 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/benchnet.o
 bench: all bench-bin
 	BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/run
 
+# `make bench-compare BASE=REV` (default: the commit before HEAD): the warm policy and milter
+# scenarios with REV's binaries side by side with this build's (variants mxsane-base and
+# milter0base in results.md), then bench-callgrind's figure for both.
+BASE ?= HEAD~1
+.PHONY: bench-compare
+bench-compare: all bench-bin
+	base=$$(BUILD=$(BUILD) bench/build-base $(BASE)) && \
+	BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) BENCH_BASE_BUILD=$$base \
+		BENCH_ONLY="$(or $(BENCH_ONLY),warm milter)" bench/run && \
+	echo "== callgrind, this build" && BUILD=$(BUILD) bench/callgrind-warm && \
+	echo "== callgrind, base build $$(cat $$base/.commit)" && \
+		BUILD=$(BUILD) CG_POLICYD=$$base/mxsane-policyd bench/callgrind-warm
+
 # Instructions per warm policy request under callgrind: a figure the machine's noise does
 # not move (bench/callgrind-warm; about a minute).
 .PHONY: bench-callgrind

@@ -45,15 +45,20 @@ mxsane_conf() { # name dns_port
 		cache = { max_entries = 2000000; };
 	EOF
 }
-start_milter_unix() { # name dns_port -> MSOCK (socket 0660 nobody:postfix, as the package's)
+start_milter_unix() { # name dns_port [binary] -> MSOCK (socket 0660 nobody:postfix, as the package's)
 	mxsane_conf "$1" "$2"
-	start_bg "$1" "$BUILD_DIR/mxsane-milter" -f -u nobody:postfix -c "$T_DIR/$1.conf" \
+	start_bg "$1" "${3:-$BUILD_DIR/mxsane-milter}" -f -u nobody:postfix -c "$T_DIR/$1.conf" \
 		-p "unix:$SOCK_DIR/$1.sock"
 	wait_file "$SOCK_DIR/$1.sock" 5 || return 1
 	MSOCK="unix:$SOCK_DIR/$1.sock"
 }
 start_milter_unix m0 "$F0_PORT" || { echo "milter.sh: mxsane-milter does not start" >&2; exit 2; }
 M0=$MSOCK
+M0BASE= # BENCH_BASE_BUILD: the other version's milter, side by side (variant milter0base)
+if [ -n "${BENCH_BASE_BUILD:-}" ]; then
+	start_milter_unix m0base "$F0_PORT" "$BENCH_BASE_BUILD/mxsane-milter" || exit 2
+	M0BASE=$MSOCK
+fi
 start_milter_unix m20 "$F20_PORT" || exit 2
 M20=$MSOCK
 mxsane_conf m0tcp "$F0_PORT"
@@ -155,12 +160,14 @@ for rep in $(seq "$REPS"); do
 	service milter0-reuse -o "smtpd_milters=$M0" $MOPTS || exit 2
 	service milter0tcp -o "smtpd_milters=$M0TCP" $MOPTS || exit 2
 	[ -n "$NULLM" ] && { service nullmilter -o "smtpd_milters=$NULLM" $MOPTS || exit 2; }
+	[ -n "$M0BASE" ] && { service milter0base -o "smtpd_milters=$M0BASE" $MOPTS || exit 2; }
 	service own0 -o "smtpd_recipient_restrictions=$OWN" || exit 2
 	service nomilter-reuse || exit 2
 	SENT=0
 	start_instance 0 nomilter || exit 2
 	cfgs=(nomilter milter0 milter0tcp own0 nomilter-reuse milter0-reuse)
 	[ -n "$NULLM" ] && cfgs+=(nullmilter)
+	[ -n "$M0BASE" ] && cfgs+=(milter0base)
 	rounds "$rep" "${cfgs[@]}"
 	check_instance
 	stop_postfix
