@@ -1,7 +1,8 @@
 /*
  * test_verdict.c - unit tests for core/verdict.c: names and their round trip, the reply
  * table, and the invariant that SMTP code class and enhanced status class always agree
- * (4xx with 4.x.x for tempfail, 5xx with 5.x.x for reject, dns_error never 5xx).
+ * (4xx with 4.x.x for tempfail, 5xx with 5.x.x for reject, dns_error never 5xx), and the
+ * one builder of reply lines (bounded, printable, '%' doubled for libmilter).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "text.h"
 #include "verdict.h"
 
 static const char *const vnames[V__COUNT] = {
@@ -216,6 +218,84 @@ static void test_reply_out_of_range(void **state)
 	assert_null(rep.dsn);
 }
 
+/* mxsane's own failures: 451 with 4.3.0 (internal) and 4.4.3 (timeout), from the table. */
+static void test_internal_replies(void **state)
+{
+	(void)state;
+	struct reply a = reply_internal_failure(), b = reply_timeout();
+	assert_int_equal(a.code, 451);
+	assert_string_equal(a.dsn, "4.3.0");
+	assert_int_equal(b.code, 451);
+	assert_string_equal(b.dsn, "4.4.3");
+	struct reply d = reply_for(V_DNS_ERROR, ACT_TEMPFAIL, ROLE_SENDER);
+	assert_int_equal(d.code, b.code);
+	assert_string_equal(d.dsn, b.dsn);
+}
+
+/* The reply line: "CODE DSN TEXT", printable, never longer than REPLY_LINE_MAX. */
+static void test_reply_line_bounded_and_clean(void **state)
+{
+	(void)state;
+	struct reply r = reply_for(V_NULL_MX, ACT_REJECT, ROLE_RECIPIENT);
+	char line[2048], big[3000];
+	size_t n =
+	        reply_line(line, sizeof(line), r, "<a@b.example>: b.example does not accept mail");
+	assert_string_equal(line, "556 5.1.10 <a@b.example>: b.example does not accept mail");
+	assert_int_equal(n, strlen(line));
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[10] = '\r';
+	big[11] = '\n';
+	big[12] = (char)0xc3;
+	n = reply_line(line, sizeof(line), r, big);
+	assert_int_equal(n, REPLY_LINE_MAX);
+	assert_int_equal(strlen(line), REPLY_LINE_MAX);
+	assert_memory_equal(line + n - 3, "...", 3);
+	for (size_t i = 0; i < n; i++)
+		assert_true(line[i] >= 0x20 && line[i] < 0x7f);
+	assert_memory_equal(line + 11 + 10, "???", 3);
+
+	/* a small buffer bounds it too, NUL-terminated */
+	n = reply_line(line, 20, r, big);
+	assert_true(n < 20);
+	assert_int_equal(strlen(line), n);
+}
+
+/* For libmilter: every '%' doubled, a "%%" pair never split by the cut, and the doubled text
+ * still within the line. */
+static void test_reply_text_percent(void **state)
+{
+	(void)state;
+	struct reply r = reply_for(V_BROKEN_MX, ACT_TEMPFAIL, ROLE_RECIPIENT); /* 450 4.4.4 */
+	char out[1024], pct[800];
+	reply_text(out, sizeof(out), r, "100% sure", TEXT_PERCENT);
+	assert_string_equal(out, "100%% sure");
+	memset(pct, '%', sizeof(pct) - 1);
+	pct[sizeof(pct) - 1] = '\0';
+	size_t n = reply_text(out, sizeof(out), r, pct, TEXT_PERCENT);
+	assert_true(n + strlen("450 4.4.4 ") <= REPLY_LINE_MAX);
+	assert_memory_equal(out + n - 3, "...", 3);
+	assert_int_equal((n - 3) % 2, 0); /* whole pairs only */
+	for (size_t i = 0; i + 3 < n; i++)
+		assert_int_equal(out[i], '%');
+}
+
+/* An address as a reply shows it: brackets and blanks off, at most TEXT_ADDRESS_MAX. */
+static void test_text_address(void **state)
+{
+	(void)state;
+	char out[TEXT_ADDRESS_MAX + 8], big[1000];
+	text_address(out, sizeof(out), " <bob@x.example> ", 17);
+	assert_string_equal(out, "bob@x.example");
+	text_address(out, sizeof(out), "<a\001b@x>", 7);
+	assert_string_equal(out, "a?b@x");
+	memset(big, 'a', sizeof(big));
+	size_t n = text_address(out, sizeof(out), big, sizeof(big));
+	assert_int_equal(n, TEXT_ADDRESS_MAX + 3);
+	assert_memory_equal(out + TEXT_ADDRESS_MAX, "...", 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +307,10 @@ int main(void)
 	        cmocka_unit_test(test_reply_invariant),
 	        cmocka_unit_test(test_dns_error_never_permanent),
 	        cmocka_unit_test(test_reply_out_of_range),
+	        cmocka_unit_test(test_internal_replies),
+	        cmocka_unit_test(test_reply_line_bounded_and_clean),
+	        cmocka_unit_test(test_reply_text_percent),
+	        cmocka_unit_test(test_text_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
