@@ -517,7 +517,7 @@ static void finish_skipped(struct check *c, const char *why)
 }
 
 struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
-                          bool cache_only, bool *would_block, struct check_request *prep)
+                          bool cache_only, bool *would_block, char *prepared)
 {
 	*would_block = false;
 	const struct config *cfg = e->cfg;
@@ -550,7 +550,7 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 		}
 	}
 
-	if (req->prepared) {
+	if (req->prepared_domain && req->prepared_domain[0]) {
 		copy_name(c->domain, sizeof(c->domain), req->prepared_domain);
 	} else {
 		const char *why = gates_skip_reason(e, &c->ar, req, c->domain);
@@ -568,10 +568,8 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 	enter(c);
 	inflight_lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
 	*would_block = c->would_block;
-	if (c->would_block && prep) {
-		prep->prepared = true;
-		copy_name(prep->prepared_domain, sizeof(prep->prepared_domain), c->domain);
-	}
+	if (c->would_block && prepared)
+		copy_name(prepared, DOMAIN_MAX + 1, c->domain);
 	/* The deadline matters only to a check that has to wait: one answered from the cache
 	 * has finished by now and never touches the timer heap. */
 	if (!c->finished) {

@@ -20,10 +20,13 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
 	return check_start(e, req, cb, arg, false, &wb, NULL);
 }
 
-bool engine_check_cached(struct engine *e, struct check_request *req, check_cb cb, void *arg)
+bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
+                         char *prepared)
 {
 	bool wb = false;
-	check_start(e, req, cb, arg, true, &wb, req); /* never pending: done or given up */
+	if (prepared)
+		prepared[0] = '\0';
+	check_start(e, req, cb, arg, true, &wb, prepared); /* never pending: done or given up */
 	return !wb;
 }
 

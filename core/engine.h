@@ -47,12 +47,10 @@ struct check_request {
 	uint64_t deadline;       /* absolute evloop time (ms) by which the verdict is due, or 0:
 	                          * now + resolver.timeout_ms.  The earlier of the two applies, so
 	                          * several checks of one request can share one budget. */
-	/* Set by engine_check_cached() when it returns false (the check needs DNS): the
-	 * address's domain, parsed and normalised, and the skip and check gates passed.  The
-	 * same request given to engine_check() then goes straight to DNS: a cache miss is
-	 * parsed and judged once. */
-	bool prepared;
-	char prepared_domain[DOMAIN_MAX + 1];
+	/* Or: the address's domain as engine_check_cached() left it in its `prepared` buffer
+	 * (parsed, normalised, the skip and check gates passed).  engine_check() then goes
+	 * straight to DNS: a cache miss is parsed and judged once. */
+	const char *prepared_domain;
 };
 
 struct mx_info {
@@ -144,11 +142,13 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
  * The same check, but only if it needs no DNS query: true when cb has run (synchronously,
  * before this returns) with a result taken from the cache (or from the skip rules), false
  * when some record set is not cached - then cb has not run, nothing was asked and nothing
- * logged, and req is prepared (see check_request): call engine_check() with it.  For a thread other
- * than the engine's (bridge.h), under the lock that the engine's thread holds while its loop is not
- * waiting.
+ * logged: call engine_check(), with req->prepared_domain = prepared when prepared (a buffer
+ * of DOMAIN_MAX + 1 bytes, or NULL) holds a domain ("" when the check could not get so far).  For a
+ * thread other than the engine's (bridge.h), under the lock that the engine's thread holds while
+ * its loop is not waiting.
  */
-bool engine_check_cached(struct engine *e, struct check_request *req, check_cb cb, void *arg);
+bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
+                         char *prepared);
 
 /* Abandon a pending check: cb will not run.  Lookups it started still fill the cache. */
 void engine_cancel(struct engine *e, struct check *c);

@@ -143,9 +143,9 @@ void check_finish(struct check *c);
 void check_detach(struct check *c);
 void check_free(struct check *c);
 /* With cache_only (engine_check_cached), a check that would need DNS ends silently with
- * *would_block set, and prep (if given) is prepared for engine_check (engine.h). */
+ * *would_block set, and its domain in prepared (if given; engine.h). */
 struct check *check_start(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
-                          bool cache_only, bool *would_block, struct check_request *prep);
+                          bool cache_only, bool *would_block, char *prepared);
 
 /* gates.c: NULL when the check goes on (domain, DOMAIN_MAX + 1 bytes, holds the domain to
  * check), else why it is skipped (in ar). */

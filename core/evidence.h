@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
+#include "dnsmsg.h"
 #include "verdict.h"
 
 #define FAM_A    0
@@ -63,9 +64,25 @@ bool rules_addr_bogus(const struct config *cfg, uint16_t qtype, const uint8_t *a
 void rules_family_final(const struct config *cfg, bool memo, struct famlook *fl, struct rrset *rs);
 
 /* A target is usable if one of its final answers holds a non-bogus address, judged A first
- * (a usable A, or an NXDOMAIN for A, settles it).  *alias: every family that makes it
- * usable was reached through a CNAME. */
-bool rules_target_usable(const struct target *t, bool *alias);
+ * (a usable A, or an NXDOMAIN for A, settles it: RFC 8020, nothing exists at the name),
+ * whatever AAAA holds; mxsane-check, which asks both at once, judges them in the same order.
+ * *alias: every family that makes it usable was reached through a CNAME.  (Inline: the
+ * lookup state machine asks after every answer.) */
+static inline bool rules_target_usable(const struct target *t, bool *alias)
+{
+	bool a = t->f[FAM_A].usable;
+	if (a && !t->f[FAM_A].alias) {
+		*alias = false;
+		return true;
+	}
+	const struct rrset *af = t->f[FAM_A].final;
+	bool aaaa = t->f[FAM_AAAA].usable && !(af && rrset_status(af) == DNSR_NXDOMAIN);
+	*alias = false;
+	if (!a && !aaaa)
+		return false;
+	*alias = !(aaaa && !t->f[FAM_AAAA].alias);
+	return true;
+}
 /* A lookup that could still have made the host usable failed or has not ended. */
 bool rules_target_temp(const struct target *t);
 /* Address records of the host's final answers (bogus ones included). */

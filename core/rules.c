@@ -35,21 +35,6 @@ void rules_family_final(const struct config *cfg, bool memo, struct famlook *fl,
 		rrset_set_judgment(rs, fl->usable);
 }
 
-bool rules_target_usable(const struct target *t, bool *alias)
-{
-	/* A first, as the daemons ask: a usable A settles the host, and so does an NXDOMAIN for
-	 * A (RFC 8020: nothing exists at the name), whatever AAAA holds.  mxsane-check, which
-	 * asks both at once, judges them in the same order and so reaches the same verdict. */
-	const struct rrset *af = t->f[FAM_A].final;
-	bool a = t->f[FAM_A].usable;
-	bool aaaa = t->f[FAM_AAAA].usable && !(af && rrset_status(af) == DNSR_NXDOMAIN);
-	*alias = false;
-	if (!a && !aaaa)
-		return false;
-	*alias = !((a && !t->f[FAM_A].alias) || (aaaa && !t->f[FAM_AAAA].alias));
-	return true;
-}
-
 /* RFC 8020: an NXDOMAIN settles a name, whatever the type asked: nothing exists there, so
  * a failed lookup of the other family cannot make the host usable. */
 static bool target_nxdomain(const struct target *t)

@@ -107,9 +107,9 @@ static struct job *job_new(struct engine_thread *b, const struct milter_check *m
 	const struct log_ctx *l = &mc->log;
 	const struct check_request *rq = &mc->req;
 	size_t alen = rq->address ? rq->address_len : 0;
-	size_t n = alen + 1 + slen(rq->client_addr) + slen(l->instance) + slen(l->queue_id) +
-	           slen(l->client_addr) + slen(l->client_name) + slen(l->helo) + slen(l->sender) +
-	           slen(l->recipient);
+	size_t n = alen + 1 + slen(rq->client_addr) + slen(rq->prepared_domain) +
+	           slen(l->instance) + slen(l->queue_id) + slen(l->client_addr) +
+	           slen(l->client_name) + slen(l->helo) + slen(l->sender) + slen(l->recipient);
 	struct job *j = calloc(1, sizeof(*j) + n);
 	pthread_condattr_t ca;
 
@@ -134,6 +134,7 @@ static struct job *job_new(struct engine_thread *b, const struct milter_check *m
 	j->mc.req.address_len = alen;
 	p += alen + 1;
 	j->mc.req.client_addr = put(&p, rq->client_addr);
+	j->mc.req.prepared_domain = put(&p, rq->prepared_domain);
 	j->mc.log.instance = put(&p, l->instance);
 	j->mc.log.queue_id = put(&p, l->queue_id);
 	j->mc.log.client_addr = put(&p, l->client_addr);
@@ -349,8 +350,9 @@ static int lock_until(pthread_mutex_t *m, const struct timespec *deadline)
  * thread and back.  DIRECT_NEEDS_DNS: the check needs DNS (nothing was done) or the engine
  * is gone; DIRECT_TIMEOUT: the engine thread held its lock until the deadline (stuck).
  */
-static enum direct_status try_cached(struct engine_thread *b, struct milter_check *mc,
-                                     const struct timespec *deadline, struct milter_reply *out)
+static enum direct_status try_cached(struct engine_thread *b, const struct milter_check *mc,
+                                     const struct timespec *deadline, struct milter_reply *out,
+                                     char *prepared)
 {
 	struct direct d = {.rq = mc, .out = out};
 	bool done = false;
@@ -359,7 +361,7 @@ static enum direct_status try_cached(struct engine_thread *b, struct milter_chec
 		return DIRECT_TIMEOUT;
 	if (b->engine) {
 		evloop_update_time(b->loop); /* the loop may have slept: take the time now */
-		done = engine_check_cached(b->engine, &mc->req, on_direct_result, &d);
+		done = engine_check_cached(b->engine, &mc->req, on_direct_result, &d, prepared);
 	}
 	pthread_mutex_unlock(&b->emu);
 	return done ? DIRECT_DONE : DIRECT_NEEDS_DNS;
@@ -459,7 +461,7 @@ enum engine_thread_status engine_thread_check(struct engine_thread *b,
 	if (!m.req.address)
 		m.req.address = "";
 	m.req.address_len = strlen(m.req.address);
-	m.req.prepared = false;
+	m.req.prepared_domain = NULL;
 	pthread_mutex_lock(&b->mu);
 	if (!b->started || b->closing || b->dead) {
 		pthread_mutex_unlock(&b->mu);
@@ -469,7 +471,8 @@ enum engine_thread_status engine_thread_check(struct engine_thread *b,
 	b->users++;
 	pthread_mutex_unlock(&b->mu);
 
-	enum direct_status ds = try_cached(b, &m, deadline, out);
+	char prepared[DOMAIN_MAX + 1];
+	enum direct_status ds = try_cached(b, &m, deadline, out, prepared);
 	if (ds != DIRECT_NEEDS_DNS) {
 		pthread_mutex_lock(&b->mu);
 		user_done_locked(b);
@@ -478,6 +481,7 @@ enum engine_thread_status engine_thread_check(struct engine_thread *b,
 			return answer_timeout(out, &m);
 		return ET_ANSWERED;
 	}
+	m.req.prepared_domain = prepared;
 	j = job_new(b, &m);
 	pthread_mutex_lock(&b->mu);
 	if (!j || b->closing || b->dead) {

@@ -1728,7 +1728,7 @@ static void test_check_cached_false_when_not_cached_and_asks_nothing(void **stat
 	mx("null.test", 3600, 0, "");
 	struct outcome *o = new_outcome();
 	struct check_request req = rcpt_req("null.test");
-	assert_false(engine_check_cached(fx->e, &req, on_result, o));
+	assert_false(engine_check_cached(fx->e, &req, on_result, o, NULL));
 	assert_int_equal(o->ncb, 0);
 	assert_int_equal(fx->queries, 0);
 	advance(10);
@@ -1743,7 +1743,7 @@ static void test_check_cached_answers_from_the_cache(void **state)
 	rcpt("ok.test");
 	struct outcome *o = new_outcome();
 	struct check_request req = rcpt_req("ok.test");
-	assert_true(engine_check_cached(fx->e, &req, on_result, o));
+	assert_true(engine_check_cached(fx->e, &req, on_result, o, NULL));
 	assert_int_equal(o->ncb, 1);
 	assert_int_equal(o->verdict, V_OK);
 	assert_true(o->cached);
@@ -1760,7 +1760,7 @@ static void test_check_cached_gives_up_halfway(void **state)
 	advance(11000);
 	struct outcome *o = new_outcome();
 	struct check_request req = rcpt_req("ok.test");
-	assert_false(engine_check_cached(fx->e, &req, on_result, o));
+	assert_false(engine_check_cached(fx->e, &req, on_result, o, NULL));
 	assert_int_equal(o->ncb, 0);
 	assert_int_equal(fx->queries, 2);
 	o = rcpt("ok.test");
@@ -1773,9 +1773,36 @@ static void test_check_cached_runs_the_skip_rules(void **state)
 	(void)state;
 	struct outcome *o = new_outcome();
 	struct check_request req = {.role = ROLE_SENDER, .address = "<>", .address_len = 2};
-	assert_true(engine_check_cached(fx->e, &req, on_result, o));
+	assert_true(engine_check_cached(fx->e, &req, on_result, o, NULL));
 	assert_int_equal(o->ncb, 1);
 	assert_int_equal(o->verdict, V_SKIPPED);
+}
+
+/* A cache miss leaves the request prepared: its domain parsed and past the gates.  The
+ * engine's own check of the prepared request neither parses the address again nor runs the
+ * gates again (skip.domains changed in between is not looked at: the check was judged once). */
+static void test_check_cached_prepares_the_request_for_one_parse(void **state)
+{
+	(void)state;
+	mx("ok.test", 3600, 10, "mx.ok.test");
+	good_host("mx.ok.test", 3600);
+	struct outcome *o = new_outcome();
+	char prepared[DOMAIN_MAX + 1] = "junk";
+	struct check_request req = rcpt_req("OK.Test.");
+	assert_false(engine_check_cached(fx->e, &req, on_result, o, prepared));
+	assert_string_equal(prepared, "ok.test");
+	/* the address itself is not read again: the prepared domain is checked */
+	req.address = "not an address";
+	req.address_len = strlen(req.address);
+	req.prepared_domain = prepared;
+	o = run(&req);
+	assert_int_equal(o->verdict, V_OK);
+	assert_string_equal(o->domain, "ok.test");
+	/* a request the gates stop leaves no prepared domain */
+	char p2[DOMAIN_MAX + 1] = "junk";
+	struct check_request nul = {.role = ROLE_SENDER, .address = "<>", .address_len = 2};
+	assert_true(engine_check_cached(fx->e, &nul, on_result, new_outcome(), p2));
+	assert_string_equal(p2, "");
 }
 
 /* ---- in-flight sharing ---- */
@@ -2177,6 +2204,7 @@ int main(void)
 	        T(test_check_cached_answers_from_the_cache),
 	        T(test_check_cached_gives_up_halfway),
 	        T(test_check_cached_runs_the_skip_rules),
+	        T(test_check_cached_prepares_the_request_for_one_parse),
 	        T(test_two_concurrent_checks_share_one_query),
 	        T(test_domains_sharing_an_mx_host_share_its_lookup),
 	        T(test_late_check_joins_a_query_in_flight),
