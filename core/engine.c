@@ -1164,13 +1164,16 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 			const char **addrs =
 			        n ? arena_alloc(&c->ar, sizeof(char *) * (n + 1)) : NULL;
 			bool *bog = n ? arena_alloc(&c->ar, sizeof(bool) * (n + 1)) : NULL;
+			uint32_t *attl = n ? arena_alloc(&c->ar, sizeof(uint32_t) * (n + 1)) : NULL;
+			uint64_t now = evloop_now(e->loop);
+			m->ttl = c->mxset && !c->implicit ? rrset_ttl_left(c->mxset, now) : 0;
 			m->pref = t->pref;
 			m->host = t->host;
 			m->usable = target_usable(c, t, &m->alias);
 			m->alias = t->f[0].alias || t->f[1].alias;
 			m->temp = target_temp(t);
 			m->problem = target_problem(c, t);
-			for (int f = 0; f < 2 && addrs && bog; f++) {
+			for (int f = 0; f < 2 && addrs && bog && attl; f++) {
 				struct rrset *s = t->f[f].final;
 				if (!s || rrset_status(s) != DNSR_OK)
 					continue;
@@ -1179,12 +1182,14 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 					int af = rrset_type(s) == DNS_T_A ? AF_INET : AF_INET6;
 					inet_ntop(af, rrset_addr(s, j), txt, sizeof(txt));
 					bog[k] = addr_bogus(cfg, rrset_type(s), rrset_addr(s, j));
+					attl[k] = rrset_ttl_left(s, now);
 					addrs[k++] = arena_strdup(&c->ar, txt);
 				}
 			}
-			m->naddr = addrs && bog ? k : 0;
+			m->naddr = addrs && bog && attl ? k : 0;
 			m->addrs = addrs;
 			m->addr_bogus = bog;
+			m->addr_ttl = attl;
 		}
 		r.mx = mx;
 		r.nmx = mx ? c->nt : 0;
@@ -1197,6 +1202,7 @@ static void emit(struct check *c, enum verdict v, const char *detail, const char
 		while (mx && i < n && rrset_mx_next(c->mxset, &cur, &m)) {
 			mx[i].host = m.host;
 			mx[i].pref = m.pref;
+			mx[i].ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
 			mx[i].problem = NULL;
 			i++;
 		}
