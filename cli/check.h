@@ -63,7 +63,7 @@ struct cmx {
 struct cres {
 	enum role role;
 	enum verdict verdict;
-	enum action action;
+	enum action action, configured_action;
 	int code;
 	const char *dsn, *domain, *reason, *text, *header, *canonical;
 	uint32_t ttl;

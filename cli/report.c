@@ -21,6 +21,7 @@ struct cres *cres_copy(struct arena *a, const struct check_result *r)
 	c->role = r->role;
 	c->verdict = r->verdict;
 	c->action = r->action;
+	c->configured_action = r->configured_action;
 	c->code = r->reply.code;
 	c->dsn = r->reply.dsn ? r->reply.dsn : "";
 	c->domain = arena_strdup(a, r->domain ? r->domain : "");
@@ -303,6 +304,7 @@ static void write_json(FILE *f, const struct report *rp)
 	jstr(f, r->domain);
 	fprintf(f, ",\"role\":\"%s\",\"verdict\":\"%s\",\"action\":\"%s\",\"status\":%d",
 	        role_name(r->role), verdict_name(r->verdict), action_name(r->action), rp->status);
+	fprintf(f, ",\"configured_action\":\"%s\"", action_name(r->configured_action));
 	if (r->code) {
 		char buf[1200];
 		fprintf(f, ",\"code\":%d,\"dsn\":\"%s\",\"reply\":", r->code, r->dsn);
