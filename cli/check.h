@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "allns.h"
 #include "arena.h"
 #include "engine.h"
 #include "smtp.h"
@@ -28,8 +29,6 @@
 #define EX_INPUT   65 /* a NAME that is no domain and no address (EX_DATAERR) */
 #define EX_NOINPUT 66 /* -f FILE cannot be read */
 #define EX_CONFIG_ 78
-
-struct allns_report;
 
 struct opts {
 	bool json;

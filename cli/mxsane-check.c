@@ -39,7 +39,8 @@ struct run {
 	struct opts o;
 	struct evloop *loop;
 	struct engine *e;
-	FILE *in; /* -f */
+	struct resolver *rec; /* --all-ns: the resolver that finds the zone's servers */
+	FILE *in;             /* -f */
 	char **names;
 	int nnames, next_name;
 	bool eof;
@@ -58,6 +59,8 @@ struct job {
 	struct smtp_result *probes;
 	size_t *probe_mx;
 	const char **probe_addr;
+	struct allns *allns;
+	struct allns_report *prop;
 	unsigned pending; /* steps still running: engine check, probes */
 	bool done;
 	char *out;
@@ -144,6 +147,8 @@ static void job_finish(struct job *j)
 		oom();
 	smtp_free(j->smtp);
 	j->smtp = NULL;
+	allns_free(j->allns);
+	j->allns = NULL;
 	j->done = true;
 	run->active--;
 	run->status = status_worst(run->status, j->rp.status);
@@ -198,6 +203,27 @@ static void start_probes(struct job *j)
 	j->pending++;
 }
 
+static void on_allns(void *arg)
+{
+	step_done(arg);
+}
+
+static void start_allns(struct job *j)
+{
+	struct run *run = j->run;
+	if (j->rp.r->verdict == V_SKIPPED || !j->rp.r->domain[0])
+		return;
+	j->prop = arena_alloc(&j->ar, sizeof(*j->prop));
+	if (!j->prop)
+		oom();
+	j->allns = allns_start(run->loop, run->rec, j->rp.r->domain, run->o.dns_port,
+	                       run->o.timeout_ms, j->prop, on_allns, j);
+	if (!j->allns)
+		oom();
+	j->rp.prop = j->prop;
+	j->pending++;
+}
+
 static void on_result(void *arg, const struct check_result *r)
 {
 	struct job *j = arg;
@@ -206,6 +232,8 @@ static void on_result(void *arg, const struct check_result *r)
 		oom();
 	if (j->run->o.smtp)
 		start_probes(j);
+	if (j->run->o.all_ns)
+		start_allns(j);
 	step_done(j);
 }
 
@@ -521,6 +549,14 @@ int main(int argc, char **argv)
 		return server ? EX_USAGE_ : EX_CONFIG_;
 	}
 	engine_set_wait_all(run.e, true);
+	if (o->all_ns) {
+		run.rec = resolver_new(run.loop, cfg->servers, cfg->nservers, cfg->timeout_ms, err,
+		                       sizeof(err));
+		if (!run.rec) {
+			fprintf(stderr, "mxsane-check: %s\n", err);
+			return EX_CONFIG_;
+		}
+	}
 	uint64_t probe_end = evloop_update_time(run.loop) + cfg->timeout_ms;
 
 	for (;;) {
@@ -542,6 +578,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	engine_free(run.e);
+	resolver_free(run.rec);
 	evloop_free(run.loop);
 	config_unref(cfg);
 	if (run.in && run.in != stdin)

@@ -236,6 +236,8 @@ void report_judge(struct report *rp, struct arena *a)
 		judge_smtp(rp, a);
 	if (rp->smtp_problem)
 		rp->status = status_worst(rp->status, EX_SERVERS);
+	if (rp->prop && allns_problem(rp->prop))
+		rp->status = status_worst(rp->status, EX_SERVERS);
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -377,6 +379,10 @@ static void write_json(FILE *f, const struct report *rp)
 		fputc('}', f);
 	}
 	fputc(']', f);
+	if (rp->prop) {
+		fputs(",\"propagation\":", f);
+		allns_write_json(f, rp->prop);
+	}
 	fputs("}\n", f);
 }
 
@@ -474,6 +480,8 @@ static void write_text(FILE *f, const struct report *rp)
 	}
 	if (rp->smtp_problem)
 		fprintf(f, "  [!!] SMTP PROBLEM: %s\n", rp->smtp_problem);
+	if (rp->prop)
+		allns_write_text(f, rp->prop);
 	for (size_t i = 0; i < r->nnotes; i++)
 		fprintf(f, "  note: %s\n", r->notes[i]);
 	for (size_t i = 0; i < rp->nadvice; i++)
@@ -512,6 +520,8 @@ static void write_line(FILE *f, const struct report *rp)
 	}
 	if (rp->smtp_problem)
 		fprintf(f, "; SMTP PROBLEM: %s", rp->smtp_problem);
+	if (rp->prop)
+		allns_write_line(f, rp->prop);
 	if (rp->nadvice)
 		fprintf(f, "; %zu note%s", rp->nadvice, rp->nadvice == 1 ? "" : "s");
 	fputc('\n', f);
