@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -533,6 +534,13 @@ int main(int argc, char **argv)
 	o->timeout_ms = cfg->timeout_ms;
 	cfg->cache_min_ttl = 0;
 	cfg->cache_max_ttl = INT32_MAX;
+	/* -f with --smtp keeps up to --concurrency x 32 probe sockets open besides the DNS
+	 * ones: take the whole allowance the system grants, as a daemon would */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	log_open("mxsane-check", true, LOG_MAIL);
 	if (resolver_library_init() != 0) {
 		fprintf(stderr, "mxsane-check: cannot initialise c-ares\n");
