@@ -78,7 +78,7 @@ $(CORE_LIB): $(CORE_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/mxsane-check: $(BUILD)/cli/mxsane-check.o $(CORE_LIB)
+$(BUILD)/mxsane-check: $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c)) $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/mxsane-milter: $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c)) $(CORE_LIB)
@@ -180,7 +180,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		$$(grep -v '^#' .ci/packages.txt)
 
-FORMAT_FILES = $(wildcard core/*.[ch] cli/*.c milter/*.[ch] policy/*.[ch] tests/unit/*.[ch])
+FORMAT_FILES = $(wildcard core/*.[ch] cli/*.[ch] milter/*.[ch] policy/*.[ch] tests/unit/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

@@ -62,6 +62,9 @@ struct mx_info {
 	size_t naddr;             /* 0 unless the request set want_addresses */
 	const char *const *addrs; /* textual addresses, bogus ones included */
 	const bool *addr_bogus;   /* per address */
+	const uint32_t *addr_ttl; /* per address: seconds left of its A or AAAA set's TTL */
+	uint32_t ttl;             /* seconds left of the MX set's TTL (RFC 2181 5.2: one TTL per
+	                           * set); 0 for the implicit MX */
 	const char *problem;      /* NULL if fine, else plain words */
 };
 

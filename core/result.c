@@ -88,13 +88,17 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			const char **addrs =
 			        n ? arena_alloc(&c->ar, sizeof(char *) * (n + 1)) : NULL;
 			bool *bog = n ? arena_alloc(&c->ar, sizeof(bool) * (n + 1)) : NULL;
+			uint32_t *attl = n ? arena_alloc(&c->ar, sizeof(uint32_t) * (n + 1)) : NULL;
+			/* the records' own TTLs: for mxsane-check (the daemons do not show them) */
+			if (c->want_addresses && c->mxset && !c->implicit)
+				m->ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
 			m->pref = t->pref;
 			m->host = t->host;
 			m->usable = rules_target_usable(t, &m->alias);
 			m->alias = t->f[0].alias || t->f[1].alias;
 			m->temp = rules_target_temp(t);
 			m->problem = rules_target_problem(&c->ar, t);
-			for (int f = 0; f < 2 && addrs && bog; f++) {
+			for (int f = 0; f < 2 && addrs && bog && attl; f++) {
 				struct rrset *s = t->f[f].final;
 				if (!s || rrset_status(s) != DNSR_OK)
 					continue;
@@ -104,12 +108,14 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 					inet_ntop(af, rrset_addr(s, j), txt, sizeof(txt));
 					bog[k] = rules_addr_bogus(cfg, rrset_type(s),
 					                          rrset_addr(s, j));
+					attl[k] = rrset_ttl_left(s, evloop_now(e->loop));
 					addrs[k++] = arena_strdup(&c->ar, txt);
 				}
 			}
-			m->naddr = addrs && bog ? k : 0;
+			m->naddr = addrs && bog && attl ? k : 0;
 			m->addrs = addrs;
 			m->addr_bogus = bog;
+			m->addr_ttl = attl;
 		}
 		r.mx = mx;
 		r.nmx = mx ? c->nt : 0;
@@ -122,6 +128,7 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 		while (mx && i < n && rrset_mx_next(c->mxset, &cur, &m)) {
 			mx[i].host = m.host;
 			mx[i].pref = m.pref;
+			mx[i].ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
 			mx[i].problem = NULL;
 			i++;
 		}
