@@ -55,6 +55,8 @@ endif
 ifneq ($(wildcard policy/*.c),)
 PROGRAMS   += $(BUILD)/mxsane-policyd
 endif
+PROGRAMS   += $(BUILD)/mxsane-report
+REPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard report/*.c))
 
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -86,6 +88,13 @@ $(BUILD)/mxsane-milter: $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c)) $(CO
 
 $(BUILD)/mxsane-policyd: $(patsubst %.c,$(BUILD)/%.o,$(wildcard policy/*.c)) $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# mxsane-report reads gzip-compressed rotated logs through zlib
+$(BUILD)/mxsane-report: $(REPORT_OBJ) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lz $(LIBS)
+
+# a unit test of a front-end module names its object here (it lands in $^ of the rule below)
+$(BUILD)/tests/test_report_parse: $(BUILD)/report/parse.o
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -167,7 +176,7 @@ integration: all $(TOOL_BIN)
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxsane \
 	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(BUILD)/mxsane-check $(DESTDIR)$(BINDIR)/
+	install -m 755 $(BUILD)/mxsane-check $(BUILD)/mxsane-report $(DESTDIR)$(BINDIR)/
 	for p in mxsane-milter mxsane-policyd; do \
 	  if [ -f $(BUILD)/$$p ]; then install -m 755 $(BUILD)/$$p $(DESTDIR)$(SBINDIR)/; fi; done
 	install -m 644 conf/mxsane.conf $(DESTDIR)$(SYSCONFDIR)/mxsane/mxsane.conf
@@ -180,7 +189,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		$$(grep -v '^#' .ci/packages.txt)
 
-FORMAT_FILES = $(wildcard core/*.[ch] cli/*.c milter/*.[ch] policy/*.[ch] tests/unit/*.c)
+FORMAT_FILES = $(wildcard core/*.[ch] cli/*.c milter/*.[ch] policy/*.[ch] report/*.[ch] \
+                          tests/unit/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 
