@@ -98,18 +98,19 @@ $(BUILD)/tests/test_report_parse: $(BUILD)/report/parse.o
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(CORE_LIB),$^) $(CORE_LIB) $(CMOCKA_LIBS) $(LIBS)
 
 $(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(CORE_LIB),$^) $(CORE_LIB) $(LIBS)
 
 $(BUILD)/fuzz/fuzzer-%: $(BUILD)/fuzz/fuzz_%.o $(CORE_LIB)
-	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $(filter-out $(CORE_LIB),$^) $(CORE_LIB) $(LIBS)
 
 # Fuzz targets link the core library only; a target for a front-end parser names its object
-# here (it lands in $^ of the rules above).
+# here (it lands in $^ of the rules above, linked before the core library it may use).
 $(BUILD)/fuzz/replay-policy $(BUILD)/fuzz/fuzzer-policy: $(BUILD)/policy/request.o
+$(BUILD)/fuzz/replay-report $(BUILD)/fuzz/fuzzer-report: $(BUILD)/report/parse.o
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
