@@ -103,6 +103,7 @@ static bool read_input(struct reader *rd, const char *name)
 	if (!g) {
 		fprintf(stderr, "mxsane-report: %s: %s\n", name,
 		        errno ? strerror(errno) : "cannot open");
+		rd->in->read_errors++;
 		return false;
 	}
 	rd->in->files++;
@@ -159,7 +160,8 @@ static bool read_input(struct reader *rd, const char *name)
 		ok = false;
 	int zerr = gzclose(g);
 	if (zerr != Z_OK && ok) {
-		fprintf(stderr, "mxsane-report: %s: read error\n", name);
+		fprintf(stderr, "mxsane-report: %s: %s\n", name,
+		        zerr == Z_BUF_ERROR ? "the compressed data is cut short" : "read error");
 		ok = false;
 	}
 	if (!ok)

@@ -165,7 +165,7 @@ static bool streq(struct rstr s, const char *lit, size_t n)
 #define STREQ(s, lit) streq((s), (lit), sizeof(lit) - 1)
 
 struct fields {
-	struct rstr verdict, action, would, role, mode, repeat, time;
+	struct rstr verdict, action, would, role, mode, repeat, time, reason;
 	struct rstr domain, client, sender, recipient, queue_id;
 };
 
@@ -193,6 +193,8 @@ static void take(struct fields *f, struct rstr k, struct rstr v)
 			f->sender = v;
 		else if (STREQ(k, "repeat"))
 			f->repeat = v;
+		else if (STREQ(k, "reason"))
+			f->reason = v;
 		break;
 	case 7:
 		if (STREQ(k, "verdict"))
@@ -520,7 +522,9 @@ static enum rline record(const char *p, const char *end, struct rdec *d, char **
 			return RL_BAD;
 		if (!f.verdict.p) /* a JSON line from something else */
 			return RL_OTHER;
-	} else if (!parse_kv(p, end, &f, sc)) {
+	} else if (!parse_kv(p, end, &f, sc) || !f.reason.p) {
+		/* every key=value decision line has a reason (core/log.c): a line without one
+		 * was cut short, and its last value may be cut too */
 		return RL_BAD;
 	}
 	enum action w;

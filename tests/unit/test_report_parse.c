@@ -139,13 +139,14 @@ static void test_values_and_marks(void **state)
 	(void)state;
 	struct rdec d;
 	assert_int_equal(parse("mxsane-policyd[1]: verdict=ok action=accept role=sender "
-	                       "domain=\"a\\x22b c\" repeat=yes instance=1.2",
+	                       "domain=\"a\\x22b c\" repeat=yes instance=1.2 reason=x",
 	                       &d),
 	                 RL_DECISION);
 	assert_rstr(d.domain, "a\"b c");
 	assert_true(d.repeat);
-	assert_int_equal(parse("queue_id=4ABC verdict=mx_cname action=warn role=recipient", &d),
-	                 RL_DECISION);
+	assert_int_equal(
+	        parse("queue_id=4ABC verdict=mx_cname action=warn role=recipient reason=\"\"", &d),
+	        RL_DECISION);
 	assert_rstr(d.queue_id, "4ABC");
 }
 
@@ -161,7 +162,7 @@ static void test_other_and_bad(void **state)
 	assert_int_equal(parse("", &d), RL_OTHER);
 	assert_int_equal(parse("just some text", &d), RL_BAD);
 	assert_int_equal(parse("verdict=perfect action=accept role=sender", &d), RL_BAD);
-	assert_int_equal(parse("verdict=ok action=accept role=sender domain=\"open", &d), RL_BAD);
+	assert_int_equal(parse("verdict=ok action=accept role=sender reason=\"open", &d), RL_BAD);
 	assert_int_equal(parse("verdict=ok action=accept role=sender x\\x", &d), RL_BAD);
 	assert_int_equal(parse("verdict=ok action=accept role=sender\x01", &d), RL_BAD);
 	assert_int_equal(parse("{\"verdict\":\"ok\",\"action\":\"accept\",\"role\":\"sender\"", &d),
