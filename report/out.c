@@ -23,6 +23,12 @@ static bool is_num(const struct table *t, size_t col)
 	return (t->numeric >> col) & 1u;
 }
 
+/* right-aligned in text: counts, except in the input table, whose values include times */
+static bool text_right(const struct table *t, size_t col)
+{
+	return is_num(t, col) && strcmp(t->name, "input") != 0;
+}
+
 /* ------------------------------------------------------------------ text */
 
 /* Display width: octets, one per column (what is printed is ASCII after text_put). */
@@ -37,6 +43,18 @@ static void text_put(FILE *f, const char *s, size_t width, bool right)
 	if (!right)
 		for (size_t i = n; i < width; i++)
 			fputc(' ', f);
+}
+
+/* Text only: the per-verdict columns of the hours table that are 0 throughout are left out,
+ * to keep it readable (JSON and CSV keep every column, for a fixed schema). */
+static bool text_skip(const struct table *t, size_t c)
+{
+	if (strcmp(t->name, "hours") != 0 || c < 4)
+		return false;
+	for (size_t r = 0; r < t->nrows; r++)
+		if (strcmp(cell(t, r, c), "0") != 0)
+			return false;
+	return true;
 }
 
 static void text_table(FILE *f, const struct table *t)
@@ -55,13 +73,19 @@ static void text_table(FILE *f, const struct table *t)
 				w[c] = l;
 		}
 	}
+	size_t lastc = 0;
+	for (size_t c = 0; c < t->ncols; c++)
+		if (!text_skip(t, c))
+			lastc = c;
 	for (int pass = 0; pass < 2; pass++) {
 		fputs("  ", f);
 		for (size_t c = 0; c < t->ncols; c++) {
-			bool last = c + 1 == t->ncols;
+			if (text_skip(t, c))
+				continue;
+			bool last = c == lastc;
 			if (pass == 0)
-				text_put(f, t->cols[c], last && !is_num(t, c) ? 0 : w[c],
-				         is_num(t, c));
+				text_put(f, t->cols[c], last && !text_right(t, c) ? 0 : w[c],
+				         text_right(t, c));
 			else
 				for (size_t i = 0; i < w[c]; i++)
 					fputc('-', f);
@@ -73,8 +97,11 @@ static void text_table(FILE *f, const struct table *t)
 	for (size_t r = 0; r < t->nrows; r++) {
 		fputs("  ", f);
 		for (size_t c = 0; c < t->ncols; c++) {
-			bool last = c + 1 == t->ncols;
-			text_put(f, cell(t, r, c), last && !is_num(t, c) ? 0 : w[c], is_num(t, c));
+			if (text_skip(t, c))
+				continue;
+			bool last = c == lastc;
+			text_put(f, cell(t, r, c), last && !text_right(t, c) ? 0 : w[c],
+			         text_right(t, c));
 			if (!last)
 				fputs("  ", f);
 		}
