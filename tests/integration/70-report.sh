@@ -6,7 +6,9 @@
 # sender verdicts count once per message (the policy service marks the sender line of each
 # further recipient repeat=yes); --since/--until, --domain, --client, --csv, --json, the
 # text tables; bad input (cut lines, binary, a 10 MiB line) is skipped and counted.
-# (71 runs the README recipes on a real rsyslog's mail.log, 72 opens --html in Chromium.)
+# The prefixed forms are written here from the daemon's real lines, in the formats rsyslog,
+# syslog and journalctl write (no journald runs on the test machine); 71 reads a mail.log
+# that a real rsyslog wrote, 72 opens --html in Chromium.
 . "$(dirname "$0")/../lib/common.sh"
 . "$MXS_TOP/tests/lib/dns.sh"
 
