@@ -55,6 +55,8 @@ endif
 ifneq ($(wildcard policy/*.c),)
 PROGRAMS   += $(BUILD)/mxsane-policyd
 endif
+PROGRAMS   += $(BUILD)/mxsane-report
+REPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard report/*.c))
 
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -87,20 +89,28 @@ $(BUILD)/mxsane-milter: $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c)) $(CO
 $(BUILD)/mxsane-policyd: $(patsubst %.c,$(BUILD)/%.o,$(wildcard policy/*.c)) $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# mxsane-report reads gzip-compressed rotated logs through zlib
+$(BUILD)/mxsane-report: $(REPORT_OBJ) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lz $(LIBS)
+
+# a unit test of a front-end module names its object here (it lands in $^ of the rule below)
+$(BUILD)/tests/test_report_parse: $(BUILD)/report/parse.o
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(CORE_LIB),$^) $(CORE_LIB) $(CMOCKA_LIBS) $(LIBS)
 
 $(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(CORE_LIB),$^) $(CORE_LIB) $(LIBS)
 
 $(BUILD)/fuzz/fuzzer-%: $(BUILD)/fuzz/fuzz_%.o $(CORE_LIB)
-	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $(filter-out $(CORE_LIB),$^) $(CORE_LIB) $(LIBS)
 
 # Fuzz targets link the core library only; a target for a front-end parser names its object
-# here (it lands in $^ of the rules above).
+# here (it lands in $^ of the rules above, linked before the core library it may use).
 $(BUILD)/fuzz/replay-policy $(BUILD)/fuzz/fuzzer-policy: $(BUILD)/policy/request.o
+$(BUILD)/fuzz/replay-report $(BUILD)/fuzz/fuzzer-report: $(BUILD)/report/parse.o
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -167,7 +177,7 @@ integration: all $(TOOL_BIN)
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxsane \
 	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(BUILD)/mxsane-check $(DESTDIR)$(BINDIR)/
+	install -m 755 $(BUILD)/mxsane-check $(BUILD)/mxsane-report $(DESTDIR)$(BINDIR)/
 	for p in mxsane-milter mxsane-policyd; do \
 	  if [ -f $(BUILD)/$$p ]; then install -m 755 $(BUILD)/$$p $(DESTDIR)$(SBINDIR)/; fi; done
 	install -m 644 conf/mxsane.conf $(DESTDIR)$(SYSCONFDIR)/mxsane/mxsane.conf
@@ -180,7 +190,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		$$(grep -v '^#' .ci/packages.txt)
 
-FORMAT_FILES = $(wildcard core/*.[ch] cli/*.[ch] milter/*.[ch] policy/*.[ch] tests/unit/*.[ch])
+FORMAT_FILES = $(wildcard core/*.[ch] cli/*.[ch] milter/*.[ch] policy/*.[ch] report/*.[ch] \
+                          tests/unit/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

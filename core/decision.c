@@ -5,6 +5,7 @@
 #include "decision.h"
 
 #include <string.h>
+#include <time.h>
 
 /* Decimal digits of v into out (at least 21 bytes); returns the length. */
 static size_t utoa(char *out, unsigned long long v)
@@ -26,6 +27,33 @@ static void copy_cut(char *dst, size_t size, const char *s)
 	size_t l = strnlen(s, size - 1);
 	memcpy(dst, s, l);
 	dst[l] = '\0';
+}
+
+/* "2026-12-04T19:07:01.123Z" (24 bytes, NUL-terminated, out holds 64) from milliseconds
+ * since the epoch.  The date and time of the last second are kept per thread: the JSON
+ * records of one busy second cost one gmtime_r. */
+static size_t fmt_rfc3339(char *out, long long ms)
+{
+	static _Thread_local long long t_sec = -1;
+	static _Thread_local char t_text[24];
+	long long sec = ms / 1000;
+	if (sec != t_sec) {
+		time_t tt = (time_t)sec;
+		struct tm tm;
+		if (!gmtime_r(&tt, &tm) ||
+		    strftime(t_text, sizeof(t_text), "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+			memcpy(t_text, "1970-01-01T00:00:00", 20);
+		t_sec = sec;
+	}
+	unsigned msec = (unsigned)(ms % 1000);
+	memcpy(out, t_text, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + msec / 100);
+	out[21] = (char)('0' + msec / 10 % 10);
+	out[22] = (char)('0' + msec % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
+	return 24;
 }
 
 struct sb {
@@ -146,8 +174,16 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const str
 	if (len == 0)
 		return 0;
 	buf[0] = '\0';
-	if (fmt == LOG_FORMAT_JSON)
+	if (fmt == LOG_FORMAT_JSON) {
 		sb_raw(&b, "{");
+		if (ctx && ctx->time_ms > 0) {
+			size_t tl = fmt_rfc3339(tmp, ctx->time_ms);
+			sb_key(&b, "time");
+			sb_mem(&b, "\"", 1);
+			sb_mem(&b, tmp, tl);
+			sb_mem(&b, "\"", 1);
+		}
+	}
 	if (ctx && ctx->queue_id)
 		sb_str(&b, "queue_id", ctx->queue_id);
 	sb_word(&b, "verdict", verdict_name(r->verdict));
@@ -159,6 +195,8 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const str
 	if (r->outage)
 		sb_word(&b, "outage", "accept");
 	sb_word(&b, "role", role_name(r->role));
+	if (ctx && ctx->repeat)
+		sb_word(&b, "repeat", "yes");
 	sb_str(&b, "domain", r->domain && r->domain[0] ? r->domain : NULL);
 	if (r->reply.code) {
 		/* "550 5.1.8": from verdict.h's table, quoted for the space */
@@ -200,7 +238,8 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const str
 		sb_mem(&b, ctx->rendered, ctx->rendered_len);
 	else if (ctx)
 		sb_ctx(&b, ctx);
-	sb_str(&b, "reason", r->reason);
+	/* always present: mxsane-report takes a key=value line without it as cut short */
+	sb_str(&b, "reason", r->reason ? r->reason : "");
 	if (fmt == LOG_FORMAT_JSON)
 		sb_raw(&b, "}");
 	b.buf[b.o] = '\0';
@@ -210,6 +249,20 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const str
 void log_decision(const struct log_ctx *ctx, const struct check_result *r)
 {
 	char line[4096];
-	size_t n = log_format_decision(line, sizeof(line), log_get_format(), ctx, r);
+	enum log_format fmt = log_get_format();
+	struct log_ctx timed;
+	if (fmt == LOG_FORMAT_JSON) {
+		/* JSON records carry their own time: a jq query or a file written from stderr
+		 * has no syslog prefix to take it from */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (ctx)
+			timed = *ctx;
+		else
+			memset(&timed, 0, sizeof(timed));
+		timed.time_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		ctx = &timed;
+	}
+	size_t n = log_format_decision(line, sizeof(line), fmt, ctx, r);
 	log_line(r->action == ACT_ACCEPT ? LOG_INFO : LOG_WARNING, line, n);
 }

@@ -22,6 +22,14 @@ struct log_ctx {
 	const char *helo;
 	const char *sender;
 	const char *recipient;
+	/* This sender verdict repeats one already logged for the same transaction (the policy
+	 * service checks the sender again for every recipient): the line says repeat=yes, so
+	 * sender verdicts can be counted once per message. */
+	bool repeat;
+	/* The time of the decision, written in JSON records as "time" (RFC 3339, UTC, to the
+	 * millisecond): milliseconds since the epoch, 0 for none.  log_decision sets it; key=value
+	 * lines get their time from syslog or the journal. */
+	long long time_ms;
 	/* Optional: instance..recipient above already rendered by log_render_ctx() in the
 	 * format `rendered_fmt`; used instead of escaping them again when the format matches
 	 * (a front-end logging several decisions of one request renders them once). */

@@ -62,6 +62,14 @@ struct conn {
 	char answer[1200];
 	bool answer_final; /* reject/tempfail: no further check */
 	bool answer_warn;  /* a PREPEND is in answer */
+	/* The transaction whose sender verdict was last logged: Postfix's instance attribute
+	 * (one per message) and the sender.  The sender is checked again for each further
+	 * recipient of that message; those lines are marked repeat=yes when the verdict is the
+	 * same (a dns_error followed by ok is logged twice, plain).  The sender is kept as a
+	 * 64-bit hash: 80 bytes per connection, however long the address. */
+	char logged_instance[64];
+	uint64_t logged_sender;
+	int logged_verdict;
 
 	char *in; /* read ahead, not yet fed to the parser */
 	size_t inlen, inoff;
@@ -331,6 +339,28 @@ static void log_ctx_of(const struct conn *c, struct log_ctx *ctx)
 	ctx->recipient = r->v[PA_RECIPIENT];
 }
 
+/* Has this transaction's sender verdict v been logged on this connection already?
+ * Remembers it when not.  Without an instance attribute (not from Postfix) every line
+ * counts. */
+static bool sender_seen(struct conn *c, enum verdict v)
+{
+	const char *inst = c->req.v[PA_INSTANCE], *snd = c->req.v[PA_SENDER];
+	if (!inst || !inst[0] || !snd || strlen(inst) >= sizeof(c->logged_instance)) {
+		c->logged_instance[0] = '\0';
+		return false;
+	}
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)snd; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	if (strcmp(inst, c->logged_instance) == 0 && h == c->logged_sender &&
+	    (int)v == c->logged_verdict)
+		return true;
+	strcpy(c->logged_instance, inst);
+	c->logged_sender = h;
+	c->logged_verdict = (int)v;
+	return false;
+}
+
 static void on_check_done(void *arg, const struct check_result *res)
 {
 	struct conn *c = arg;
@@ -339,6 +369,8 @@ static void on_check_done(void *arg, const struct check_result *res)
 	c->pending = false;
 	c->chk = NULL;
 	log_ctx_of(c, &ctx);
+	if (res->role == ROLE_SENDER)
+		ctx.repeat = sender_seen(c, res->verdict);
 	struct server *s = c->s;
 	enum log_format fmt = log_get_format();
 	if (s->ctx_seq != c->req_seq || s->ctx_fmt != fmt) {

@@ -117,6 +117,11 @@ assert_match "decision log: queue ID (assigned after the first accepted RCPT), i
 inst1=$(grep 'recipient=alice@ok-mx.mxs.test' "$T_DIR/policyd.log" | grep -o 'instance=[^ ]*' | tail -n 1)
 inst2=$(grep -o 'instance=[^ ]*' <<<"$line")
 assert_eq "one instance attribute for the whole transaction" "$inst1" "$inst2"
+# Postfix asks once per recipient: the sender is judged three times, logged once plain and
+# then twice marked repeat=yes, so sender verdicts count once per message
+assert_eq "sender lines of that message: the first, then two marked repeat=yes" \
+	"role=sender role=sender_repeat=yes role=sender_repeat=yes" \
+	"$(grep " $inst1 " "$T_DIR/policyd.log" | grep -oE 'role=sender( repeat=yes)?' | tr ' ' _ | paste -sd' ')"
 
 # ---- warn: accepted, PREPEND X-MXSane
 send s@ok-mx.mxs.test bob@mx-cname.mxs.test

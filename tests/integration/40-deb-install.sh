@@ -145,10 +145,10 @@ assert_eq "/etc/mxsane/mxsane.conf is a conffile" "/etc/mxsane/mxsane.conf" \
 assert_match "packaged milter socket is inside Postfix's chroot" \
 	'^[[:space:]]*socket = "unix:/var/spool/postfix/mxsane/milter.sock";' \
 	"$(grep -E '^[[:space:]]*socket = ' /etc/mxsane/mxsane.conf)"
-for f in /usr/sbin/mxsane-milter /usr/sbin/mxsane-policyd /usr/bin/mxsane-check; do
+for f in /usr/sbin/mxsane-milter /usr/sbin/mxsane-policyd /usr/bin/mxsane-check /usr/bin/mxsane-report; do
 	[ -x "$f" ] && ok "installed $f" || not_ok "installed $f" "missing"
 done
-for m in man1/mxsane-check.1 man5/mxsane.conf.5 man8/mxsane-milter.8 man8/mxsane-policyd.8; do
+for m in man1/mxsane-check.1 man1/mxsane-report.1 man5/mxsane.conf.5 man8/mxsane-milter.8 man8/mxsane-policyd.8; do
 	[ -f "/usr/share/man/$m.gz" ] && ok "man page $m" || not_ok "man page $m" "not installed"
 done
 for u in mxsane-milter mxsane-policyd; do
@@ -329,7 +329,7 @@ getent group mxsane >/dev/null && not_ok "group mxsane removed" "still there" ||
 assert_eq "postfix's groups back to its own" "$(id -gn postfix)" "$(id -Gn postfix)"
 for p in "$SOCKDIR" /etc/mxsane /run/mxsane "$UNITDIR/mxsane-milter.service" \
 	"$UNITDIR/mxsane-policyd.service" /etc/systemd/system/multi-user.target.wants/mxsane-milter.service \
-	/usr/sbin/mxsane-milter /usr/sbin/mxsane-policyd /usr/bin/mxsane-check; do
+	/usr/sbin/mxsane-milter /usr/sbin/mxsane-policyd /usr/bin/mxsane-check /usr/bin/mxsane-report; do
 	[ -e "$p" ] || [ -L "$p" ] && not_ok "purge removed $p" "still there" || ok "purge removed $p"
 done
 if [ "$SPOOL_EXISTED" = 1 ]; then

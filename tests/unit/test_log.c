@@ -304,6 +304,33 @@ static void test_batch_until_flush(void **state)
 	close(p[1]);
 }
 
+/* JSON records start with their time, RFC 3339 in UTC to the millisecond; key=value lines
+ * leave the time to syslog.  A repeated sender verdict says repeat=yes in both formats. */
+static void test_time_and_repeat(void **state)
+{
+	(void)state;
+	char line[4096];
+	struct check_result r = sample();
+	struct log_ctx ctx = {.sender = "<a@b.example>",
+	                      .repeat = true,
+	                      .time_ms = 1796411221007LL}; /* 2026-12-04T19:07:01.007Z */
+	log_format_decision(line, sizeof(line), LOG_FORMAT_JSON, &ctx, &r);
+	assert_memory_equal(line, "{\"time\":\"2026-12-04T19:07:01.007Z\",\"verdict\":", 42);
+	assert_non_null(strstr(line, ",\"repeat\":\"yes\","));
+	log_format_decision(line, sizeof(line), LOG_FORMAT_KV, &ctx, &r);
+	assert_null(strstr(line, "time"));
+	assert_non_null(strstr(line, " repeat=yes "));
+	/* the next second, and one in another year: the per-second cache must not stick */
+	ctx.time_ms = 1796411222999LL;
+	log_format_decision(line, sizeof(line), LOG_FORMAT_JSON, &ctx, &r);
+	assert_memory_equal(line, "{\"time\":\"2026-12-04T19:07:02.999Z\"", 33);
+	ctx.time_ms = 946684800000LL;
+	ctx.repeat = false;
+	log_format_decision(line, sizeof(line), LOG_FORMAT_JSON, &ctx, &r);
+	assert_memory_equal(line, "{\"time\":\"2000-01-01T00:00:00.000Z\"", 33);
+	assert_null(strstr(line, "repeat"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +341,7 @@ int main(void)
 	        cmocka_unit_test(test_kv_escape_matches_reference),
 	        cmocka_unit_test(test_rendered_context_same_line),
 	        cmocka_unit_test(test_batch_until_flush),
+	        cmocka_unit_test(test_time_and_repeat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
