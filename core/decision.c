@@ -8,7 +8,7 @@
 #include <time.h>
 
 /* Decimal digits of v into out (at least 21 bytes); returns the length. */
-static size_t utoa(char *out, unsigned long long v)
+static inline __attribute__((always_inline)) size_t utoa(char *out, unsigned long long v)
 {
 	char t[24];
 	size_t n = 0, i = 0;

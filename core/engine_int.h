@@ -63,16 +63,13 @@ struct check {
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
-	unsigned hops;            /* CNAME hops at the domain, counted across replies */
+	/* what DNS said so far, as the rules read it (evidence.h): the chain at the domain
+	 * (hops, chain_fail, chain_nxdomain), the MX set (mxset, implicit), the targets (t, nt);
+	 * ev.domain and ev.cur point at the arrays above */
+	struct evidence ev;
 	unsigned nvisited;
 	const char *visited[DNS_MAX_CNAME + 1]; /* names of the chain (arena) */
-	struct rrset *mxset;                    /* final MX answer */
-	bool implicit;
-	const char *chain_fail; /* temporary failure of the domain chain */
-	bool chain_nxdomain;    /* the domain (or its alias target) does not exist */
 
-	struct target *t;
-	size_t nt;
 	size_t next_target; /* the first target not yet started */
 	unsigned active;    /* targets with lookups outstanding (at most TARGET_WINDOW) */
 	bool any_started;   /* a target has been looked up (or taken from the MX set's memo) */

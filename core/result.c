@@ -76,13 +76,13 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 	r.ttl = v == V_DNS_ERROR ? cfg->cache_error_ttl : (c->any_rrset ? c->ttl : 0);
 	r.cached = c->any_rrset && c->all_cached;
 	r.ms = (double)(evloop_now(e->loop) - c->start);
-	r.implicit_mx = c->implicit;
+	r.implicit_mx = c->ev.implicit;
 	r.canonical = strcmp(c->cur, c->domain) != 0 && c->cur[0] ? c->cur : NULL;
 
-	if (c->nt) {
-		mx = arena_alloc(&c->ar, sizeof(*mx) * c->nt);
-		for (size_t i = 0; mx && i < c->nt; i++) {
-			struct target *t = &c->t[i];
+	if (c->ev.nt) {
+		mx = arena_alloc(&c->ar, sizeof(*mx) * c->ev.nt);
+		for (size_t i = 0; mx && i < c->ev.nt; i++) {
+			struct target *t = &c->ev.t[i];
 			struct mx_info *m = &mx[i];
 			size_t n = c->want_addresses ? rules_target_naddr(t) : 0, k = 0;
 			const char **addrs =
@@ -90,8 +90,8 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			bool *bog = n ? arena_alloc(&c->ar, sizeof(bool) * (n + 1)) : NULL;
 			uint32_t *attl = n ? arena_alloc(&c->ar, sizeof(uint32_t) * (n + 1)) : NULL;
 			/* the records' own TTLs: for mxsane-check (the daemons do not show them) */
-			if (c->want_addresses && c->mxset && !c->implicit)
-				m->ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
+			if (c->want_addresses && c->ev.mxset && !c->ev.implicit)
+				m->ttl = rrset_ttl_left(c->ev.mxset, evloop_now(e->loop));
 			m->pref = t->pref;
 			m->host = t->host;
 			m->usable = rules_target_usable(t, &m->alias);
@@ -118,17 +118,17 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			m->addr_ttl = attl;
 		}
 		r.mx = mx;
-		r.nmx = mx ? c->nt : 0;
-	} else if (c->mxset && v == V_NULL_MX) {
+		r.nmx = mx ? c->ev.nt : 0;
+	} else if (c->ev.mxset && v == V_NULL_MX) {
 		/* show the null MX record itself */
-		size_t n = rrset_count(c->mxset), i = 0;
+		size_t n = rrset_count(c->ev.mxset), i = 0;
 		const char *cur = NULL;
 		struct mx_rec m = {0};
 		mx = arena_alloc(&c->ar, sizeof(*mx) * (n ? n : 1));
-		while (mx && i < n && rrset_mx_next(c->mxset, &cur, &m)) {
+		while (mx && i < n && rrset_mx_next(c->ev.mxset, &cur, &m)) {
 			mx[i].host = m.host;
 			mx[i].pref = m.pref;
-			mx[i].ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
+			mx[i].ttl = rrset_ttl_left(c->ev.mxset, evloop_now(e->loop));
 			mx[i].problem = NULL;
 			i++;
 		}

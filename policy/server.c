@@ -65,11 +65,12 @@ struct conn {
 	/* The transaction whose sender verdict was last logged: Postfix's instance attribute
 	 * (one per message) and the sender.  The sender is checked again for each further
 	 * recipient of that message; those lines are marked repeat=yes when the verdict is the
-	 * same (a dns_error followed by ok is logged twice, plain).  The sender is kept as a
-	 * 64-bit hash: 80 bytes per connection, however long the address. */
-	char logged_instance[64];
-	uint64_t logged_sender;
-	int logged_verdict;
+	 * same (a dns_error followed by ok is logged twice, plain).  Compared by length and bytes
+	 * (no hashing per line: this runs for every sender check). */
+	char logged_instance[64]; /* the last sender line logged: its transaction, */
+	char logged_sender[256];  /* sender (longer ones are never marked as repeats) */
+	size_t logged_il, logged_sl;
+	int logged_verdict; /* and verdict */
 
 	char *in; /* read ahead, not yet fed to the parser */
 	size_t inlen, inoff;
@@ -345,18 +346,18 @@ static void log_ctx_of(const struct conn *c, struct log_ctx *ctx)
 static bool sender_seen(struct conn *c, enum verdict v)
 {
 	const char *inst = c->req.v[PA_INSTANCE], *snd = c->req.v[PA_SENDER];
-	if (!inst || !inst[0] || !snd || strlen(inst) >= sizeof(c->logged_instance)) {
-		c->logged_instance[0] = '\0';
+	size_t il = inst ? c->req.len[PA_INSTANCE] : 0, sl = snd ? c->req.len[PA_SENDER] : 0;
+	if (!il || !snd || il >= sizeof(c->logged_instance) || sl >= sizeof(c->logged_sender)) {
+		c->logged_il = 0;
 		return false;
 	}
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)snd; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	if (strcmp(inst, c->logged_instance) == 0 && h == c->logged_sender &&
-	    (int)v == c->logged_verdict)
+	if (il == c->logged_il && sl == c->logged_sl && (int)v == c->logged_verdict &&
+	    memcmp(inst, c->logged_instance, il) == 0 && memcmp(snd, c->logged_sender, sl) == 0)
 		return true;
-	strcpy(c->logged_instance, inst);
-	c->logged_sender = h;
+	memcpy(c->logged_instance, inst, il);
+	memcpy(c->logged_sender, snd, sl);
+	c->logged_il = il;
+	c->logged_sl = sl;
 	c->logged_verdict = (int)v;
 	return false;
 }
