@@ -9,10 +9,12 @@
 #include "listfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define BLOCK (64 * 1024)
 
@@ -96,19 +98,30 @@ bool listfile_each(const char *path, listfile_fn fn, void *arg, char *err, size_
 	bool ok = false, overlong = false;
 	struct stat st;
 	FILE *fp;
+	int fd;
 
 	if (err && errlen)
 		err[0] = '\0';
-	fp = fopen(path, "r");
-	if (!fp)
+	/* O_NONBLOCK: opening a FIFO named by mistake must not hang a reload; only a regular
+	 * file is read */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return fail(err, errlen, path, "cannot open: %s", strerror(errno));
-	if (fstat(fileno(fp), &st) != 0) {
-		fail(err, errlen, path, "cannot open: %s", strerror(errno));
-		goto done;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return fail(err, errlen, path, "cannot open: %s", strerror(e));
 	}
-	if (S_ISDIR(st.st_mode)) {
-		fail(err, errlen, path, "cannot open: %s", strerror(EISDIR));
-		goto done;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, path, "cannot open: %s",
+		            S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+	}
+	fp = fdopen(fd, "r");
+	if (!fp) {
+		int e = errno;
+		close(fd);
+		return fail(err, errlen, path, "cannot open: %s", strerror(e));
 	}
 	while ((n = fread(block, 1, sizeof(block), fp)) > 0) {
 		for (size_t i = 0; i < n;) {

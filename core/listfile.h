@@ -26,7 +26,8 @@
  * Call fn for every entry line of the file at path: the text without comment and surrounding
  * blanks, NUL-terminated, never empty.  fn returns false with a reason in why (the file and
  * line are added).  A NUL byte, a line longer than LISTFILE_LINE_MAX, a file that cannot be
- * opened or read (or is a directory) are errors.  true when every line passed.
+ * opened or read, or is not a regular file (a directory, a FIFO, a device) are errors.  true when
+ * every line passed.
  */
 typedef bool (*listfile_fn)(void *arg, char *text, size_t len, char *why, size_t whylen);
 bool listfile_each(const char *path, listfile_fn fn, void *arg, char *err, size_t errlen);

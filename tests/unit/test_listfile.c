@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -142,6 +143,12 @@ static void test_unreadable(void **state)
 	assert_string_equal(err, want);
 	assert_false(listfile_load_networks(dir, &n, err, sizeof(err)));
 	snprintf(want, sizeof(want), "%s: cannot open: Is a directory", dir);
+	assert_string_equal(err, want);
+	/* a FIFO is refused at once instead of waiting for a writer */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_false(listfile_load_networks(path, &n, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s/fifo: cannot open: not a regular file", dir);
 	assert_string_equal(err, want);
 	domlist_free(&l);
 	netlist_free(&n);
