@@ -147,6 +147,7 @@ static inline __attribute__((always_inline)) void sb_word(struct sb *b, const ch
 /* The front-end's context fields (never the first of a line). */
 static void sb_ctx(struct sb *b, const struct log_ctx *ctx)
 {
+	sb_str(b, "peer", ctx->peer);
 	sb_str(b, "instance", ctx->instance);
 	sb_str(b, "client_addr", ctx->client_addr);
 	sb_str(b, "client_name", ctx->client_name);

@@ -46,7 +46,8 @@ struct conn {
 	struct conn *prev, *next;
 	int rfd, wfd;
 	bool stdio;
-	char peer[96];
+	char peer[96];      /* address and port (or unix credentials), for connection messages */
+	char peer_addr[64]; /* the asking MTA's address alone: peer= of every decision line */
 
 	struct preq *parser;
 	struct policy_request req; /* valid while have_req */
@@ -237,7 +238,8 @@ static void on_rfile(struct evloop *loop, void *arg)
 	on_conn_io(loop, c->rfd, EV_READ, c);
 }
 
-static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, const char *peer)
+static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, const char *peer,
+                             const char *peer_addr)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -248,6 +250,7 @@ static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, con
 	c->wfd = wfd;
 	c->stdio = stdio;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", peer_addr);
 	c->last_active = evloop_now(s->loop);
 	if (c->parser)
 		conn_watch(c);
@@ -331,6 +334,7 @@ static void log_ctx_of(const struct conn *c, struct log_ctx *ctx)
 {
 	const struct policy_request *r = &c->req;
 	memset(ctx, 0, sizeof(*ctx));
+	ctx->peer = c->peer_addr;
 	ctx->instance = r->v[PA_INSTANCE];
 	ctx->queue_id = r->v[PA_QUEUE_ID] && r->v[PA_QUEUE_ID][0] ? r->v[PA_QUEUE_ID] : NULL;
 	ctx->client_addr = r->v[PA_CLIENT_ADDRESS];
@@ -698,16 +702,19 @@ static void on_conn_io(struct evloop *loop, int fd, unsigned events, void *arg)
 
 /* ------------------------------------------------------------------ accepting */
 
-static void peer_name(int fd, const struct sockaddr_storage *ss, char *out, size_t outlen)
+/* out: "192.0.2.1:41234", "[2001:db8::1]:41234" or "unix:pid=..,uid=.."; host: the address
+ * alone ("unix" for a unix socket), at least INET6_ADDRSTRLEN bytes. */
+static void peer_name(int fd, const struct sockaddr_storage *ss, char *out, size_t outlen,
+                      char *host)
 {
-	char host[INET6_ADDRSTRLEN];
+	snprintf(host, INET6_ADDRSTRLEN, "unix");
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		inet_ntop(AF_INET, &s4->sin_addr, host, INET6_ADDRSTRLEN);
 		snprintf(out, outlen, "%s:%u", host, ntohs(s4->sin_port));
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, INET6_ADDRSTRLEN);
 		snprintf(out, outlen, "[%s]:%u", host, ntohs(s6->sin6_port));
 	} else {
 		struct ucred uc;
@@ -735,6 +742,21 @@ static void log_refusal(struct server *s, const char *peer, const char *why)
 		log_msg(LOG_WARNING, "connection from %s refused: %s", peer, why);
 	s->refused_quiet = 0;
 	s->refuse_log_at = now + 1000;
+}
+
+/* policy.allow_clients: when set, a TCP peer outside it is closed before anything is read.
+ * A unix socket is left to its file permissions. */
+static bool peer_allowed(const struct config *cfg, const struct sockaddr_storage *ss)
+{
+	if (!cfg || !cfg->policy_allow_set)
+		return true;
+	if (ss->ss_family == AF_INET)
+		return netlist_match(&cfg->policy_allow_clients, AF_INET,
+		                     &((const struct sockaddr_in *)ss)->sin_addr);
+	if (ss->ss_family == AF_INET6)
+		return netlist_match(&cfg->policy_allow_clients, AF_INET6,
+		                     &((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return true;
 }
 
 static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
@@ -769,8 +791,14 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			log_msg(LOG_ERR, "accept: %s", strerror(errno));
 			return;
 		}
-		char peer[96];
-		peer_name(cfd, &ss, peer, sizeof(peer));
+		char peer[96], host[INET6_ADDRSTRLEN];
+		peer_name(cfd, &ss, peer, sizeof(peer), host);
+		if (!peer_allowed(engine_config(s->e), &ss)) {
+			close(cfd);
+			s->st.refused++;
+			log_refusal(s, peer, "not in policy.allow_clients");
+			continue;
+		}
 		if (s->nconns >= s->max_conns) {
 			char why[128];
 			close(cfd);
@@ -792,7 +820,7 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			log_refusal(s, peer, why);
 			continue;
 		}
-		if (!conn_new(s, cfd, cfd, false, peer)) {
+		if (!conn_new(s, cfd, cfd, false, peer, host)) {
 			log_msg(LOG_ERR, "client %s: out of memory; closing", peer);
 			close(cfd);
 			continue;
@@ -874,7 +902,7 @@ int server_add_stdio(struct server *s, int rfd, int wfd)
 		if (fd == wfd)
 			break;
 	}
-	if (!conn_new(s, rfd, wfd, true, "stdin"))
+	if (!conn_new(s, rfd, wfd, true, "stdin", "stdin"))
 		return -1;
 	s->stdio_mode = true;
 	return 0;
