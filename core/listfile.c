@@ -16,21 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "text.h"
+
 #define BLOCK (64 * 1024)
 
 /* Text from the file, safe to quote in a message: printable ASCII, at most 80 octets (longer
  * text ends in "..."); UTF-8 octets show as '?'. */
 static void quote(char *out, size_t outlen, const char *t, size_t n)
 {
-	size_t i, max = outlen > 4 ? outlen - 4 : 0;
-
-	if (outlen == 0)
-		return;
-	for (i = 0; i < n && i < max && i < 80; i++)
-		out[i] = (t[i] >= 0x20 && t[i] < 0x7f) ? t[i] : '?';
-	out[i] = '\0';
-	if (i < n)
-		strcat(out, "...");
+	text_printable(out, outlen < 84 ? outlen : 84, t, n, 0);
 }
 
 __attribute__((format(printf, 4, 5))) static bool fail(char *err, size_t errlen, const char *path,
