@@ -14,7 +14,7 @@
  * `mode = "monitor"` turns reject/tempfail into warn.
  *
  * Threading: an engine belongs to one evloop and its thread.  Programs with many threads
- * (the milter) run the engine in one thread and hand requests over (see bridge.h).
+ * (the milter) run the engine in one thread and hand requests over (milter/engine_thread.h).
  * Time: the engine reads evloop_now() of its loop; it never reads the clock itself.
  */
 #ifndef MXSANE_ENGINE_H
@@ -147,8 +147,8 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
  * when some record set is not cached - then cb has not run, nothing was asked and nothing
  * logged: call engine_check(), with req->prepared_domain = prepared when prepared (a buffer
  * of DOMAIN_MAX + 1 bytes, or NULL) holds a domain ("" when the check could not get so far).  For a
- * thread other than the engine's (bridge.h), under the lock that the engine's thread holds while
- * its loop is not waiting.
+ * thread other than the engine's (milter/engine_thread.h), under the lock that the engine's thread
+ * holds while its loop is not waiting.
  */
 bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
                          char *prepared);

@@ -578,7 +578,7 @@ void engine_thread_free(struct engine_thread *b)
 	while (b->users > 0)
 		pthread_cond_wait(&b->idle, &b->mu);
 	pthread_mutex_unlock(&b->mu);
-	if (b->engine) /* bridge_stop was not called */
+	if (b->engine) /* engine_thread_stop was not called */
 		engine_shutdown(b);
 	evloop_free(b->loop);
 	pthread_cond_destroy(&b->idle);
