@@ -541,15 +541,22 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 		}
 	}
 
+	/* the recipient's policy, when the configuration has any: a sender check's from the
+	 * recipient it is made for (its check_sender is one of the gates), a recipient check's
+	 * from its own domain once the gates have found it */
+	if (cfg->rpolicies && req->role == ROLE_SENDER)
+		c->pol = gates_sender_policy(cfg, req->policy_recipient, req->policy_recipient_len);
 	if (req->prepared_domain && req->prepared_domain[0]) {
 		copy_name(c->domain, sizeof(c->domain), req->prepared_domain);
 	} else {
-		const char *why = gates_skip_reason(e, &c->ar, req, c->domain);
+		const char *why = gates_skip_reason(e, &c->ar, req, c->pol, c->domain);
 		if (why) {
 			finish_skipped(c, why);
 			return NULL;
 		}
 	}
+	if (cfg->rpolicies && req->role == ROLE_RECIPIENT)
+		c->pol = rpolicies_lookup(cfg->rpolicies, c->domain);
 	copy_name(c->cur, sizeof(c->cur), c->domain);
 	c->visited[0] = c->domain;
 	c->nvisited = 1;

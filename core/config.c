@@ -398,11 +398,44 @@ static bool load_resilience(struct loader *ld, const config_setting_t *root, str
 	return true;
 }
 
+/* recipient_policies_file: read after every other setting, whose values complete the
+ * entries (what a line does not give is the main configuration's). */
+static bool load_rpolicies(struct loader *ld, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *s = config_setting_get_member(root, "recipient_policies_file");
+	struct rpolicy base;
+
+	if (!conf_get_string(ld, root, "recipient_policies_file", &c->recipient_policies_file))
+		return false;
+	if (!s)
+		return true;
+	if (c->recipient_policies_file[0] != '/')
+		return conf_fail_at(ld, s, "'%s': expected an absolute path, not \"%s\"",
+		                    conf_sname(ld, s), conf_sval(ld, c->recipient_policies_file));
+	memset(&base, 0, sizeof(base));
+	base.check_sender = c->check_sender;
+	base.mode = (uint8_t)c->mode;
+	for (size_t v = 0; v < V__COUNT; v++)
+		base.actions[v] = (uint8_t)c->actions[v];
+	c->rpolicies = rpolicies_load(c->recipient_policies_file, &base, ld->err, ld->errlen);
+	return c->rpolicies != NULL;
+}
+
 static bool load_root(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"resolver",       "cache",  "checks",     "actions",
-	                                    "bogus_networks", "skip",   "mode",       "log",
-	                                    "milter",         "policy", "resilience", NULL};
+	static const char *const known[] = {"resolver",
+	                                    "cache",
+	                                    "checks",
+	                                    "actions",
+	                                    "bogus_networks",
+	                                    "skip",
+	                                    "mode",
+	                                    "log",
+	                                    "milter",
+	                                    "policy",
+	                                    "resilience",
+	                                    "recipient_policies_file",
+	                                    NULL};
 	int mode = c->mode;
 
 	if (!conf_check_members(ld, root, known))
@@ -413,7 +446,7 @@ static bool load_root(struct loader *ld, const config_setting_t *root, struct co
 	    !load_milter(ld, root, c) || !load_policy(ld, root, c) || !load_resilience(ld, root, c))
 		return false;
 	c->mode = (enum mode)mode;
-	return true;
+	return load_rpolicies(ld, root, c);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -436,6 +469,8 @@ static void config_free(struct config *c)
 	free(c->skip_clients_file);
 	netlist_free(&c->policy_allow_clients);
 	free(c->policy_allow_clients_file);
+	free(c->recipient_policies_file);
+	rpolicies_free(c->rpolicies);
 	free(c->milter_socket);
 	free(c->policy_listen);
 	free(c);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "netlist.h"
+#include "rpolicy.h"
 #include "verdict.h"
 
 #define CONFIG_DEFAULT_PATH MXSANE_SYSCONFDIR "/mxsane/mxsane.conf"
@@ -55,6 +56,12 @@ struct config {
 	char *skip_domains_file, *skip_clients_file; /* NULL when not set */
 
 	enum mode mode; /* mode = "enforce" | "monitor" */
+
+	/* recipient_policies_file = "/path": settings per recipient domain (rpolicy.h), each
+	 * entry complete (the keys a line leaves out are the values above).  NULL when not set:
+	 * then a check costs nothing more than this pointer's test. */
+	char *recipient_policies_file;
+	struct rpolicies *rpolicies;
 
 	/* log = { format = "kv" | "json"; facility = "mail"; }; */
 	enum log_format log_format;

@@ -198,6 +198,9 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const str
 	sb_word(&b, "role", role_name(r->role));
 	if (ctx && ctx->repeat)
 		sb_word(&b, "repeat", "yes");
+	/* a normalised domain entry (letters, digits, '-', '_', '.'): nothing to escape */
+	if (r->policy)
+		sb_word(&b, "policy", r->policy);
 	sb_str(&b, "domain", r->domain && r->domain[0] ? r->domain : NULL);
 	if (r->reply.code) {
 		/* "550 5.1.8": from verdict.h's table, quoted for the space */

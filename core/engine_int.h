@@ -48,6 +48,7 @@ struct check {
 	check_cb cb;
 	void *arg;
 	enum role role;
+	const struct rpolicy *pol; /* recipient_policies_file entry (in cfg), or NULL */
 	uint64_t start, deadline;
 	struct ev_timer *timer;
 	struct ev_timer *hedge; /* asks AAAA of hosts whose A has not answered yet */
@@ -147,7 +148,10 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 /* gates.c: NULL when the check goes on (domain, DOMAIN_MAX + 1 bytes, holds the domain to
  * check), else why it is skipped (in ar). */
 const char *gates_skip_reason(struct engine *e, struct arena *ar, const struct check_request *req,
-                              char *domain);
+                              const struct rpolicy *pol, char *domain);
+/* gates.c: the recipient_policies_file entry for a sender check made for the recipient
+ * address given (NULL: none, or no file). */
+const struct rpolicy *gates_sender_policy(const struct config *cfg, const char *rcpt, size_t len);
 void check_cancel(struct check *c);
 
 /* result.c: build the result of a finished check and hand it to the front-end's callback. */

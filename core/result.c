@@ -1,6 +1,7 @@
 /*
  * result.c - the result of a finished check as the front-ends get it (engine.h's struct
- * check_result): the action after monitor mode and the outage guard, the reply from
+ * check_result): the action (of the recipient's policy when one applies) after monitor mode
+ * and the outage guard, the reply from
  * verdict.h's table with its bounded text, the warning header, the TTL, and the MX hosts
  * with what is wrong with each.
  */
@@ -33,8 +34,12 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 	memset(&r, 0, sizeof(r));
 	r.role = c->role;
 	r.verdict = v;
-	r.configured_action = cfg->actions[v];
+	/* a recipient policy's entry is complete (rpolicy.h): it replaces actions and mode */
+	const struct rpolicy *pol = c->pol;
+	r.configured_action = pol ? (enum action)pol->actions[v] : cfg->actions[v];
 	r.action = r.configured_action;
+	if (pol)
+		r.policy = rpolicies_name(cfg->rpolicies, pol);
 	e->st.checks++;
 	e->st.cache_hits += c->hits;
 	if (v != V_SKIPPED)
@@ -46,7 +51,7 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			r.outage = true;
 		}
 	}
-	if (cfg->mode == MODE_MONITOR && r.action > ACT_WARN) {
+	if ((pol ? (enum mode)pol->mode : cfg->mode) == MODE_MONITOR && r.action > ACT_WARN) {
 		r.action = ACT_WARN;
 		r.monitor = true;
 	}

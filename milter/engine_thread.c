@@ -44,6 +44,7 @@ struct engine_thread {
 	struct job *head, *tail; /* queued, not yet taken by the engine thread */
 	struct config *pending;  /* configuration waiting for the engine thread */
 	unsigned budget_ms;      /* timeout_ms of the configuration in use */
+	bool sender_at_rcpt;     /* the configuration in use has recipient policies */
 	unsigned users;          /* threads inside engine_thread_check */
 	bool started, closing, dead;
 	pthread_t thread;
@@ -107,7 +108,8 @@ static struct job *job_new(struct engine_thread *b, const struct milter_check *m
 	const struct log_ctx *l = &mc->log;
 	const struct check_request *rq = &mc->req;
 	size_t alen = rq->address ? rq->address_len : 0;
-	size_t n = alen + 1 + slen(rq->client_addr) + slen(rq->prepared_domain) +
+	size_t plen = rq->policy_recipient ? rq->policy_recipient_len : 0;
+	size_t n = alen + 1 + plen + 1 + slen(rq->client_addr) + slen(rq->prepared_domain) +
 	           slen(l->instance) + slen(l->queue_id) + slen(l->client_addr) +
 	           slen(l->client_name) + slen(l->helo) + slen(l->sender) + slen(l->recipient);
 	struct job *j = calloc(1, sizeof(*j) + n);
@@ -133,6 +135,12 @@ static struct job *job_new(struct engine_thread *b, const struct milter_check *m
 	j->mc.req.address = p;
 	j->mc.req.address_len = alen;
 	p += alen + 1;
+	if (rq->policy_recipient) {
+		memcpy(p, rq->policy_recipient, plen);
+		p[plen] = '\0';
+		j->mc.req.policy_recipient = p;
+	}
+	p += plen + 1;
 	j->mc.req.client_addr = put(&p, rq->client_addr);
 	j->mc.req.prepared_domain = put(&p, rq->prepared_domain);
 	j->mc.log.instance = put(&p, l->instance);
@@ -188,6 +196,18 @@ static void inengine_unlink(struct engine_thread *b, struct job *j)
 	j->iprev = j->inext = NULL;
 }
 
+/* The decision line, marked repeat=yes when it repeats this message's sender line. */
+static void log_check(const struct milter_check *mc, const struct check_result *r)
+{
+	if (mc->logged_verdict && mc->logged_verdict == (int)r->verdict + 1) {
+		struct log_ctx ctx = mc->log;
+		ctx.repeat = true;
+		log_decision(&ctx, r);
+		return;
+	}
+	log_decision(&mc->log, r);
+}
+
 static void on_result(void *arg, const struct check_result *r)
 {
 	struct job *j = arg;
@@ -195,7 +215,7 @@ static void on_result(void *arg, const struct check_result *r)
 	inengine_unlink(j->b, j);
 	milter_reply_from_result(r, &j->ans);
 	j->status = ET_ANSWERED;
-	log_decision(&j->mc.log, r);
+	log_check(&j->mc, r);
 	job_complete(j);
 }
 
@@ -220,6 +240,7 @@ static void apply_config(struct engine_thread *b, struct config *cfg)
 		log_set_format(cfg->log_format);
 		pthread_mutex_lock(&b->mu);
 		b->budget_ms = cfg->timeout_ms;
+		b->sender_at_rcpt = cfg->rpolicies != NULL;
 		pthread_mutex_unlock(&b->mu);
 		log_msg(LOG_INFO, "configuration reloaded from %s",
 		        cfg->path ? cfg->path : "(built-in defaults)");
@@ -311,7 +332,7 @@ static void on_direct_result(void *arg, const struct check_result *r)
 {
 	struct direct *d = arg;
 	milter_reply_from_result(r, d->out);
-	log_decision(&d->rq->log, r);
+	log_check(d->rq, r);
 }
 
 enum direct_status { DIRECT_DONE, DIRECT_NEEDS_DNS, DIRECT_TIMEOUT };
@@ -395,6 +416,7 @@ struct engine_thread *engine_thread_new(struct config *cfg, char *err, size_t er
 		return NULL;
 	}
 	b->budget_ms = cfg->timeout_ms;
+	b->sender_at_rcpt = cfg->rpolicies != NULL;
 	b->loop = evloop_new();
 	if (!b->loop) {
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
@@ -431,6 +453,14 @@ unsigned engine_thread_budget_ms(struct engine_thread *b)
 	unsigned ms = b->budget_ms;
 	pthread_mutex_unlock(&b->mu);
 	return ms;
+}
+
+bool engine_thread_sender_at_rcpt(struct engine_thread *b)
+{
+	pthread_mutex_lock(&b->mu);
+	bool on = b->sender_at_rcpt;
+	pthread_mutex_unlock(&b->mu);
+	return on;
 }
 
 /* A caller of engine_thread_check() is done with the engine thread (b->mu held): the last one lets

@@ -439,6 +439,10 @@ static bool conn_step(struct conn *c)
 		cr.role = ROLE_SENDER;
 		cr.address = r->v[PA_SENDER];
 		cr.address_len = r->len[PA_SENDER];
+		/* the recipient's entry in recipient_policies_file (if any) decides how the
+		 * sender's verdict applies to this recipient: the engine looks it up */
+		cr.policy_recipient = r->v[PA_RECIPIENT];
+		cr.policy_recipient_len = r->v[PA_RECIPIENT] ? r->len[PA_RECIPIENT] : 0;
 	} else if (step <= 1 && c->req_rcpt && !c->answer_final && r->v[PA_RECIPIENT]) {
 		c->step = 2;
 		cr.role = ROLE_RECIPIENT;
