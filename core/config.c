@@ -318,6 +318,17 @@ static bool load_policy(struct loader *ld, const config_setting_t *root, struct 
 	       conf_get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections);
 }
 
+static bool load_metrics(struct loader *ld, const config_setting_t *root, struct config *c)
+{
+	static const char *const known[] = {"listen", NULL};
+	const config_setting_t *g;
+
+	if (!conf_get_group(ld, root, "metrics", known, &g))
+		return false;
+	return !g || conf_get_socket(ld, g, "listen", &c->metrics_listen, conf_metrics_listen_valid,
+	                             "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path");
+}
+
 static bool load_resilience(struct loader *ld, const config_setting_t *root, struct config *c)
 {
 	static const char *const known[] = {"on_dns_outage", "outage_ratio", "outage_window", NULL};
@@ -352,9 +363,9 @@ static bool load_resilience(struct loader *ld, const config_setting_t *root, str
 
 static bool load_root(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"resolver",       "cache",  "checks",     "actions",
-	                                    "bogus_networks", "skip",   "mode",       "log",
-	                                    "milter",         "policy", "resilience", NULL};
+	static const char *const known[] = {
+	        "resolver", "cache",  "checks", "actions",    "bogus_networks", "skip", "mode",
+	        "log",      "milter", "policy", "resilience", "metrics",        NULL};
 	int mode = c->mode;
 
 	if (!conf_check_members(ld, root, known))
@@ -362,7 +373,8 @@ static bool load_root(struct loader *ld, const config_setting_t *root, struct co
 	if (!load_resolver(ld, root, c) || !load_cache(ld, root, c) || !load_checks(ld, root, c) ||
 	    !load_actions(ld, root, c) || !load_bogus(ld, root, c) || !load_skip(ld, root, c) ||
 	    !conf_get_choice(ld, root, "mode", mode_choices, &mode) || !load_log(ld, root, c) ||
-	    !load_milter(ld, root, c) || !load_policy(ld, root, c) || !load_resilience(ld, root, c))
+	    !load_milter(ld, root, c) || !load_policy(ld, root, c) ||
+	    !load_resilience(ld, root, c) || !load_metrics(ld, root, c))
 		return false;
 	c->mode = (enum mode)mode;
 	return true;
@@ -386,6 +398,7 @@ static void config_free(struct config *c)
 	netlist_free(&c->skip_clients);
 	free(c->milter_socket);
 	free(c->policy_listen);
+	free(c->metrics_listen);
 	free(c);
 }
 

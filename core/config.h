@@ -64,6 +64,8 @@ struct config {
 	char *policy_listen;
 	unsigned policy_idle_timeout;    /* seconds, 1..86400, default 300 */
 	unsigned policy_max_connections; /* 1..1000000, default 20000 */
+	/* metrics = { listen = "inet:127.0.0.1:9325"; }; NULL (the default): no metrics */
+	char *metrics_listen;
 
 	/* resilience = { on_dns_outage = "tempfail" | "accept"; outage_ratio = 0.5;
 	 *                outage_window = 100; } ; */
