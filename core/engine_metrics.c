@@ -71,10 +71,15 @@ static void write_dns(const struct engine *e, struct expo *x)
 	            "shutting down).");
 	for (int t = 0; t < RESOLVER_QTYPES; t++) {
 		for (int o = 0; o < DNSO__COUNT; o++) {
+			/* the engine asks A, AAAA and MX: other types only if ever asked */
+			if (t == RESOLVER_QTYPES - 1 && !e->m.dns[t][o])
+				continue;
 			snprintf(lb, sizeof(lb), "type=\"%s\",outcome=\"%s\"", qtype_label[t],
 			         outcome_label[o]);
 			expo_u64(x, "mxsane_dns_queries_total", lb, e->m.dns[t][o]);
 		}
+		if (t == RESOLVER_QTYPES - 1 && !e->m.truncated[t])
+			continue;
 		snprintf(lb, sizeof(lb), "type=\"%s\",outcome=\"truncated\"", qtype_label[t]);
 		expo_u64(x, "mxsane_dns_queries_total", lb, e->m.truncated[t]);
 	}

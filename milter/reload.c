@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "engine_thread.h"
 #include "config.h"
 #include "daemon.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics.h"
 
 static pthread_t g_thread;
 static bool g_started;
@@ -55,6 +57,7 @@ static void reload(void)
 	if (!cfg) {
 		log_msg(missing ? LOG_WARNING : LOG_ERR,
 		        "reload: %s: keeping the configuration in use", err);
+		metrics_reload_record(engine_thread_reloads(g_et), false, (int64_t)time(NULL));
 		return;
 	}
 	if (cfg->milter_socket && g_socket && strcmp(cfg->milter_socket, g_socket) != 0)
