@@ -35,6 +35,7 @@
 #include "engine_thread.h"
 #include "callbacks.h"
 #include "config.h"
+#include "confread.h"
 #include "daemon.h"
 #include "gate.h"
 #include "httpd.h"
@@ -49,7 +50,7 @@
 #define MILTER_THREAD_STACK (512u * 1024u)
 
 struct opts {
-	const char *conf, *socket, *user, *pidfile;
+	const char *conf, *socket, *user, *pidfile, *metrics;
 	bool foreground, check, version, debug;
 };
 
@@ -60,12 +61,14 @@ static bool g_foreground;
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: mxsane-milter [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-u USER[:GROUP]]\n"
-	        "                     [-P PIDFILE] [-d]\n"
+	        "usage: mxsane-milter [-c FILE] [-p SOCKET] [-m LISTEN] [-f] [-n] [-V]\n"
+	        "                     [-u USER[:GROUP]] [-P PIDFILE] [-d]\n"
 	        "  -c FILE     configuration file (default %s; built-in defaults if it does\n"
 	        "              not exist)\n"
 	        "  -p SOCKET   listen on SOCKET instead of milter.socket: unix:/path,\n"
 	        "              inet:PORT@HOST or inet6:PORT@HOST\n"
+	        "  -m LISTEN   serve GET /metrics here instead of metrics.listen:\n"
+	        "              inet:127.0.0.1:9325, inet:[::1]:9325 or unix:/path\n"
 	        "  -f          stay in the foreground and log to stderr\n"
 	        "  -n          check the configuration and exit (0 valid, 78 invalid)\n"
 	        "  -V          print the version and exit\n"
@@ -126,10 +129,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, 'V'},
 	                                         {NULL, 0, NULL, 0}};
-	while ((ch = getopt_long(argc, argv, "c:p:fnVu:P:dh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:p:m:fnVu:P:dh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->conf = optarg; break;
 		case 'p': o->socket = optarg; break;
+		case 'm': o->metrics = optarg; break;
 		case 'f': o->foreground = true; break;
 		case 'n': o->check = true; break;
 		case 'V': o->version = true; break;
@@ -143,6 +147,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	if (optind < argc) {
 		fprintf(stderr, "mxsane-milter: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
+		return -1;
+	}
+	if (o->metrics && !conf_metrics_listen_valid(o->metrics)) {
+		fprintf(stderr,
+		        "mxsane-milter: -m %s: expected inet:IP:PORT, inet:[IPv6]:PORT or "
+		        "unix:/path\n",
+		        o->metrics);
 		return -1;
 	}
 	if (o->socket && !o->socket[0]) {
@@ -364,10 +375,11 @@ int main(int argc, char **argv)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
-	if (cfg->metrics_listen) {
+	const char *mspec = o.metrics ? o.metrics : cfg->metrics_listen;
+	if (mspec) {
 		bool own = o.user && geteuid() == 0;
-		mfd = httpd_listen(cfg->metrics_listen, own ? uid : (uid_t)-1,
-		                   own ? gid : (gid_t)-1, &ma, err, sizeof(err));
+		mfd = httpd_listen(mspec, own ? uid : (uid_t)-1, own ? gid : (gid_t)-1, &ma, err,
+		                   sizeof(err));
 		if (mfd < 0) {
 			report("%s", err);
 			rc = EX_UNAVAILABLE;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "confread.h"
 #include "daemon.h"
 #include "engine.h"
 #include "evloop.h"
@@ -37,11 +38,12 @@
 #define PROG "mxsane-policyd"
 
 struct app {
-	const char *conf_arg;   /* -c */
-	const char *conf_path;  /* file the configuration came from, NULL: built-in defaults */
-	const char *listen_arg; /* -l */
-	const char *user;       /* -u */
-	const char *pidfile;    /* -P */
+	const char *conf_arg;    /* -c */
+	const char *conf_path;   /* file the configuration came from, NULL: built-in defaults */
+	const char *listen_arg;  /* -l */
+	const char *metrics_arg; /* -m */
+	const char *user;        /* -u */
+	const char *pidfile;     /* -P */
 	bool foreground, check_only, stdio, debug;
 
 	struct config *cfg;
@@ -67,11 +69,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: " PROG
-	        " [-c FILE] [-l LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]] [-P PIDFILE]\n"
-	        "                      [-s] [-d]\n"
+	        " [-c FILE] [-l LISTEN] [-m LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]]\n"
+	        "                      [-P PIDFILE] [-s] [-d]\n"
 	        "  -c FILE    configuration file (default %s, built-in defaults if it is absent)\n"
 	        "  -l LISTEN  listen here instead of policy.listen: inet:127.0.0.1:10045,\n"
 	        "             inet:[::1]:10045 or unix:/path\n"
+	        "  -m LISTEN  serve GET /metrics here instead of metrics.listen:\n"
+	        "             inet:127.0.0.1:9326, inet:[::1]:9326 or unix:/path\n"
 	        "  -f         stay in the foreground and log to stderr\n"
 	        "  -n         check the configuration and exit\n"
 	        "  -V         print the version and exit\n"
@@ -178,7 +182,8 @@ static void reload(struct app *a)
 		metrics_reload_record(&a->reloads, false, (int64_t)time(NULL));
 		return;
 	}
-	if (!(n->metrics_listen ? a->cfg->metrics_listen &&
+	if (!a->metrics_arg &&
+	    !(n->metrics_listen ? a->cfg->metrics_listen &&
 	                                  strcmp(n->metrics_listen, a->cfg->metrics_listen) == 0
 	                        : !a->cfg->metrics_listen))
 		log_msg(LOG_WARNING,
@@ -307,9 +312,9 @@ static int run(struct app *a)
 		a->lfd = listen_open(&a->la, uid, gid, err, sizeof(err));
 		if (a->lfd < 0)
 			return fail_start(a, EX_UNAVAILABLE, "%s", err);
-		if (a->cfg->metrics_listen) {
-			a->mfd = httpd_listen(a->cfg->metrics_listen, uid, gid, &a->ma, err,
-			                      sizeof(err));
+		const char *mspec = a->metrics_arg ? a->metrics_arg : a->cfg->metrics_listen;
+		if (mspec) {
+			a->mfd = httpd_listen(mspec, uid, gid, &a->ma, err, sizeof(err));
 			if (a->mfd < 0)
 				return fail_start(a, EX_UNAVAILABLE, "%s", err);
 		}
@@ -424,10 +429,11 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, 'V'},
 	                                         {NULL, 0, NULL, 0}};
-	while ((c = getopt_long(argc, argv, "c:l:fnVu:P:sdh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:m:fnVu:P:sdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': a.conf_arg = optarg; break;
 		case 'l': a.listen_arg = optarg; break;
+		case 'm': a.metrics_arg = optarg; break;
 		case 'f': a.foreground = true; break;
 		case 'n': a.check_only = true; break;
 		case 'V': printf(PROG " %s\n", MXSANE_VERSION); return EX_OK;
@@ -441,6 +447,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (a.metrics_arg && !conf_metrics_listen_valid(a.metrics_arg)) {
+		fprintf(stderr,
+		        PROG ": -m %s: expected inet:IP:PORT, inet:[IPv6]:PORT or unix:/path\n",
+		        a.metrics_arg);
 		usage(stderr);
 		return EX_USAGE;
 	}
