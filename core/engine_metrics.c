@@ -85,7 +85,7 @@ static void write_dns(const struct engine *e, struct expo *x)
 	}
 	expo_family(x, "mxsane_dns_round_trip_seconds", "histogram",
 	            "Time from asking a DNS query to its answer or failure (a retry over TCP "
-	            "included).");
+	            "included; millisecond resolution: a faster answer counts 0).");
 	expo_hist(x, "mxsane_dns_round_trip_seconds", "", &e->m.dns_rtt);
 	expo_family(x, "mxsane_dns_queries_in_flight", "gauge", "DNS queries awaiting an answer.");
 	expo_u64(x, "mxsane_dns_queries_in_flight", "", e->ninflight);
