@@ -5,7 +5,8 @@
 # `would` label of monitor mode, cache, DNS queries, policy connections, milter sessions,
 # reloads ok and failed, build info).  Also: metrics.listen validated with FILE:LINE, the
 # start lines name the address, a unix socket endpoint, and the HTTP answers to what is not
-# a scrape (404, 405, 400 for garbage, 431 for an endless header, HEAD without a body).
+# a scrape (404, 405, 400 for garbage, 431 for an endless header, HEAD without a body), and
+# -m in place of metrics.listen.
 . "$(dirname "$0")/../lib/common.sh"
 . "$MXS_TOP/tests/lib/dns.sh"
 . "$MXS_TOP/tests/lib/metrics.sh"
@@ -126,12 +127,17 @@ assert_eq "reloads ok" 1 "$(metric "$M" mxsane_config_reloads_total 'result="ok"
 assert_eq "reloads failed" 1 "$(metric "$M" mxsane_config_reloads_total 'result="failed"')"
 stop_pid "$PPID_"
 
-# ---- monitor mode: what was done, and what would have been
+# ---- monitor mode: what was done, and what would have been; -m overrides metrics.listen
+"$POLICYD" -m "localhost:9326" -n -c "$T_DIR/good.conf" >/dev/null 2>&1
+assert_eq "-m with a host name is a usage error" 64 "$?"
 MPORT2=$(free_port) || { not_ok "free port"; finish; }
-conf "$T_DIR/mon.conf" monitor "inet:127.0.0.1:$MPORT2"
+conf "$T_DIR/mon.conf" monitor "unix:$T_DIR/not-this.sock"
 start_on_free_port policyd-mon "$POLICYD" -f "${USER_ARGS[@]}" -c "$T_DIR/mon.conf" \
-	-l "inet:127.0.0.1:{PORT}" || { not_ok "mxsane-policyd (monitor) starts"; finish; }
-wait_port "$MPORT2"
+	-l "inet:127.0.0.1:{PORT}" -m "inet:127.0.0.1:$MPORT2" ||
+	{ not_ok "mxsane-policyd (monitor) starts"; finish; }
+wait_port "$MPORT2" && [ ! -e "$T_DIR/not-this.sock" ] &&
+	ok "-m serves the metrics where it says, instead of metrics.listen" ||
+	not_ok "-m serves the metrics where it says, instead of metrics.listen"
 R=$(policy_ask "inet:127.0.0.1:$BG_PORT" 2 "$(req a@ok-mx.mxs.test b@null-mx.mxs.test)")
 assert_eq "monitor mode: null MX recipient only warned" 2 "$(grep -c '^action=PREPEND' <<<"$R")"
 scrape "inet:127.0.0.1:$MPORT2" "$M"
