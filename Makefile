@@ -228,8 +228,12 @@ BENCH_BIN  := $(addprefix $(BUILD)/bench/,loadgen dunno-server dnsdelay)
 BENCH_QUICK ?= 0
 
 .PHONY: bench bench-bin bench-deps
-bench-bin: $(BENCH_BIN) $(BUILD)/bench/null-milter
-.SECONDARY: $(BENCH_BIN:%=%.o) $(BUILD)/bench/benchnet.o $(BUILD)/bench/null-milter.o
+bench-bin: $(BENCH_BIN) $(BUILD)/bench/null-milter $(BUILD)/bench/listlookup
+.SECONDARY: $(BENCH_BIN:%=%.o) $(BUILD)/bench/benchnet.o $(BUILD)/bench/null-milter.o \
+            $(BUILD)/bench/listlookup.o
+
+$(BUILD)/bench/listlookup: $(BUILD)/bench/listlookup.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bench/null-milter: $(BUILD)/bench/null-milter.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmilter

@@ -16,6 +16,7 @@
 
 #include "evloop.h"
 #include "smtp.h"
+#include "text.h"
 
 #define LINE_MAX_  512 /* octets of one reply line kept; the rest of the line is skipped */
 #define REPLY_MAXL 100 /* lines of one reply */
@@ -46,14 +47,10 @@ struct smtp_set {
 	void *arg;
 };
 
+/* Text from the server, as shown: text.h's one rule. */
 static void copy_clean(char *dst, size_t size, const char *src)
 {
-	size_t i = 0;
-	for (; src[i] && i + 1 < size; i++) {
-		unsigned char ch = (unsigned char)src[i];
-		dst[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
-	}
-	dst[i] = '\0';
+	text_printable(dst, size, src, strlen(src), 0);
 }
 
 static void finish_later(struct evloop *loop, void *arg)

@@ -64,14 +64,14 @@ static bool should_finish(struct check *c)
 {
 	if (c->finished || c->issuing)
 		return false;
-	if (c->pending == 0 && (c->t == NULL || c->next_target >= c->nt))
+	if (c->pending == 0 && (c->ev.t == NULL || c->next_target >= c->ev.nt))
 		return true;
-	if (c->e->wait_all || c->t == NULL)
+	if (c->e->wait_all || c->ev.t == NULL)
 		return false;
 	/* The verdict cannot get better than ok once a non-alias target is usable. */
-	for (size_t i = 0; i < c->nt; i++) {
+	for (size_t i = 0; i < c->ev.nt; i++) {
 		bool alias;
-		if (rules_target_usable(&c->t[i], &alias) && !alias)
+		if (rules_target_usable(&c->ev.t[i], &alias) && !alias)
 			return true;
 	}
 	return false;
@@ -85,7 +85,7 @@ static void maybe_finish(struct check *c)
 
 static void start_family(struct check *c, size_t i, int f)
 {
-	struct target *t = &c->t[i];
+	struct target *t = &c->ev.t[i];
 	t->f[f].started = true;
 	t->f[f].pending = true;
 	inflight_lookup(c, (int)i, f, t->host, f == FAM_A ? DNS_T_A : DNS_T_AAAA);
@@ -111,23 +111,23 @@ static void start_targets(struct check *c)
 	uint64_t now = evloop_now(e->loop);
 	/* The MX set's memo (cache.h): an earlier check found its first host usable in the
 	 * cache.  Only with the configuration that judged it, never for mxsane-check. */
-	bool memo =
-	        !e->wait_all && !c->want_addresses && !c->implicit && c->mxset && c->cfg == e->cfg;
+	bool memo = !e->wait_all && !c->want_addresses && !c->ev.implicit && c->ev.mxset &&
+	            c->cfg == e->cfg;
 
 	c->issuing++;
-	while (c->next_target < c->nt && c->active < TARGET_WINDOW && !c->finished) {
+	while (c->next_target < c->ev.nt && c->active < TARGET_WINDOW && !c->finished) {
 		bool alias;
 		size_t i = c->next_target++;
-		struct target *t = &c->t[i];
+		struct target *t = &c->ev.t[i];
 		bool first = !c->any_started; /* the first host looked up at all */
 		if (t->skip)
 			continue;
 		c->any_started = true;
-		if (first && memo && rrset_mx_memo(c->mxset) > now) {
+		if (first && memo && rrset_mx_memo(c->ev.mxset) > now) {
 			/* usable as before, without its lookup; the result lives as long as the
 			 * answers behind the memo */
 			t->f[FAM_A].started = t->f[FAM_A].done = t->f[FAM_A].usable = true;
-			account_ttl(c, cache_ttl_left(rrset_mx_memo(c->mxset), now));
+			account_ttl(c, cache_ttl_left(rrset_mx_memo(c->ev.mxset), now));
 			c->hits++;
 			break;
 		}
@@ -142,7 +142,7 @@ static void start_targets(struct check *c)
 			 * preferred hosts hold, so they are not looked up (a warm check of a
 			 * provider's five MX hosts costs one address lookup, not five) */
 			if (first && memo)
-				rrset_set_mx_memo(c->mxset, usable_until(t));
+				rrset_set_mx_memo(c->ev.mxset, usable_until(t));
 			target_settled(c, t);
 			break;
 		}
@@ -168,7 +168,7 @@ static void on_hedge(struct evloop *loop, void *arg)
 	enter(c);
 	c->issuing++;
 	for (size_t i = 0; i < c->next_target && !c->finished; i++) {
-		struct target *t = &c->t[i];
+		struct target *t = &c->ev.t[i];
 		if (t->f[FAM_A].pending && !t->f[FAM_AAAA].started)
 			start_family(c, i, FAM_AAAA);
 	}
@@ -183,7 +183,7 @@ static void arm_hedge(struct check *c)
 		return; /* (answered from the cache, the usual case: nothing to wait for) */
 	bool waiting = false;
 	for (size_t i = 0; i < c->next_target && !waiting; i++)
-		waiting = c->t[i].f[FAM_A].pending && !c->t[i].f[FAM_AAAA].started;
+		waiting = c->ev.t[i].f[FAM_A].pending && !c->ev.t[i].f[FAM_AAAA].started;
 	if (!waiting)
 		return;
 	uint64_t when = evloop_now(c->e->loop) + c->cfg->timeout_ms / 4;
@@ -204,7 +204,7 @@ static void target_settled(struct check *c, struct target *t)
  * that does not exist (NXDOMAIN) has no AAAA either: no need to ask. */
 static void after_a(struct check *c, int tidx)
 {
-	struct target *t = &c->t[tidx];
+	struct target *t = &c->ev.t[tidx];
 	struct famlook *a = &t->f[FAM_A], *aaaa = &t->f[FAM_AAAA];
 	if (aaaa->started || a->pending || a->usable)
 		return;
@@ -247,9 +247,9 @@ static void got_mx(struct check *c, struct rrset *rs)
 		         "a \".\" (null MX) record is published together with real MX records "
 		         "(RFC 7505 forbids this); it was ignored and the other records checked");
 	}
-	c->t = arena_alloc(&c->ar, sizeof(*c->t) * (n ? n : 1));
-	if (!c->t) {
-		c->chain_fail = "out of memory";
+	c->ev.t = arena_alloc(&c->ar, sizeof(*c->ev.t) * (n ? n : 1));
+	if (!c->ev.t) {
+		c->ev.chain_fail = "out of memory";
 		check_finish(c);
 		return;
 	}
@@ -259,9 +259,9 @@ static void got_mx(struct check *c, struct rrset *rs)
 	while (rrset_mx_next(rs, &cur, &m)) {
 		if ((m.host[0] == '\0' && nnull < n) || (m.flags & MXF_DUP))
 			continue; /* ignored null entry, or the same host again */
-		struct target *t = &c->t[c->nt++];
+		struct target *t = &c->ev.t[c->ev.nt++];
 		t->pref = m.pref;
-		t->host = m.host; /* c->mxset holds a reference: valid for the whole check */
+		t->host = m.host; /* c->ev.mxset holds a reference: valid for the whole check */
 		if (m.host[0] == '\0') {
 			t->skip = true;
 			t->problem_static = arena_printf(
@@ -282,24 +282,25 @@ static void got_mx(struct check *c, struct rrset *rs)
 static void deliver_chain(struct check *c, struct rrset *rs)
 {
 	if (!rs) {
-		c->chain_fail = "out of memory";
+		c->ev.chain_fail = "out of memory";
 		check_finish(c);
 		return;
 	}
 	switch (rrset_status(rs)) {
 	case DNSR_CNAME: {
 		const char *tgt = rrset_target(rs);
-		c->hops += rrset_cnames(rs);
-		if (c->hops > DNS_MAX_CNAME) {
-			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
-			                             c->domain, DNS_MAX_CNAME);
+		c->ev.hops += rrset_cnames(rs);
+		if (c->ev.hops > DNS_MAX_CNAME) {
+			c->ev.chain_fail =
+			        arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
+			                     c->domain, DNS_MAX_CNAME);
 			check_finish(c);
 			return;
 		}
 		for (unsigned i = 0; i < c->nvisited; i++)
 			if (strcmp(c->visited[i], tgt) == 0) {
-				c->chain_fail = arena_printf(&c->ar, "CNAME loop at %s (via %s)",
-				                             c->domain, tgt);
+				c->ev.chain_fail = arena_printf(&c->ar, "CNAME loop at %s (via %s)",
+				                                c->domain, tgt);
 				check_finish(c);
 				return;
 			}
@@ -311,17 +312,19 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 	case DNSR_OK:
 	case DNSR_NODATA:
 	case DNSR_NXDOMAIN:
-		c->hops += rrset_cnames(rs);
-		if (c->hops > DNS_MAX_CNAME) {
-			c->chain_fail = arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
-			                             c->domain, DNS_MAX_CNAME);
+		c->ev.hops += rrset_cnames(rs);
+		if (c->ev.hops > DNS_MAX_CNAME) {
+			c->ev.chain_fail =
+			        arena_printf(&c->ar, "CNAME chain at %s is longer than %d",
+			                     c->domain, DNS_MAX_CNAME);
 			check_finish(c);
 			return;
 		}
 		break;
 	case DNSR_TEMPFAIL:
 	case DNSR_MALFORMED:
-		c->chain_fail = arena_printf(&c->ar, "MX lookup for %s: %s", c->cur, rrset_why(rs));
+		c->ev.chain_fail =
+		        arena_printf(&c->ar, "MX lookup for %s: %s", c->cur, rrset_why(rs));
 		check_finish(c);
 		return;
 	}
@@ -329,30 +332,30 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 	case DNSR_OK:
 		if (rrset_is_alias(rs) && rrset_target(rs))
 			copy_name(c->cur, sizeof(c->cur), rrset_target(rs));
-		c->mxset = rrset_ref(rs);
+		c->ev.mxset = rrset_ref(rs);
 		got_mx(c, rs);
 		return;
 	case DNSR_NODATA:
 		if (rrset_is_alias(rs) && rrset_target(rs))
 			copy_name(c->cur, sizeof(c->cur), rrset_target(rs));
-		c->mxset = rrset_ref(rs);
+		c->ev.mxset = rrset_ref(rs);
 		/* No MX: the implicit MX is the domain itself (RFC 5321 5.1). */
-		c->implicit = true;
-		c->t = arena_alloc(&c->ar, sizeof(*c->t));
-		if (!c->t) {
-			c->chain_fail = "out of memory";
+		c->ev.implicit = true;
+		c->ev.t = arena_alloc(&c->ar, sizeof(*c->ev.t));
+		if (!c->ev.t) {
+			c->ev.chain_fail = "out of memory";
 			check_finish(c);
 			return;
 		}
-		c->nt = 1;
-		c->t[0].host = c->cur; /* the chain is over: c->cur no longer changes */
+		c->ev.nt = 1;
+		c->ev.t[0].host = c->cur; /* the chain is over: c->cur no longer changes */
 		start_targets(c);
 		return;
 	case DNSR_NXDOMAIN:
-		c->mxset = rrset_ref(rs);
+		c->ev.mxset = rrset_ref(rs);
 		if (rrset_is_alias(rs) && rrset_target(rs))
 			copy_name(c->cur, sizeof(c->cur), rrset_target(rs));
-		c->chain_nxdomain = true;
+		c->ev.chain_nxdomain = true;
 		check_finish(c);
 		return;
 	default: return;
@@ -361,7 +364,7 @@ static void deliver_chain(struct check *c, struct rrset *rs)
 
 static void deliver_target(struct check *c, int tidx, int fam, struct rrset *rs)
 {
-	struct target *t = &c->t[tidx];
+	struct target *t = &c->ev.t[tidx];
 	struct famlook *f = &t->f[fam];
 
 	if (!rs) {
@@ -421,7 +424,7 @@ void check_deliver(struct check *c, int tidx, int fam, struct rrset *rs, bool ca
 		deliver_target(c, tidx, fam, rs);
 		if (fam == FAM_A && !c->finished)
 			after_a(c, tidx);
-		target_settled(c, &c->t[tidx]);
+		target_settled(c, &c->ev.t[tidx]);
 		/* a host left the window: the next one's turn (start_targets' own loop does it
 		 * for answers that come from the cache while it runs) */
 		if (!c->finished && !c->issuing && !should_finish(c))
@@ -437,16 +440,16 @@ static void on_deadline(struct evloop *loop, void *arg)
 	(void)loop;
 	c->timer = NULL;
 	enter(c);
-	if (!c->chain_fail && !c->mxset)
-		c->chain_fail =
+	if (!c->ev.chain_fail && !c->ev.mxset)
+		c->ev.chain_fail =
 		        arena_printf(&c->ar, "no answer for the MX lookup of %s within %u ms",
 		                     c->cur, (unsigned)(c->deadline - c->start));
-	for (size_t i = 0; i < c->nt; i++)
+	for (size_t i = 0; i < c->ev.nt; i++)
 		for (int f = 0; f < 2; f++)
-			if (c->t[i].f[f].pending) {
-				c->t[i].f[f].pending = false;
-				c->t[i].f[f].temp = true;
-				c->t[i].f[f].fail =
+			if (c->ev.t[i].f[f].pending) {
+				c->ev.t[i].f[f].pending = false;
+				c->ev.t[i].f[f].temp = true;
+				c->ev.t[i].f[f].fail =
 				        arena_printf(&c->ar, "no answer within %u ms",
 				                     (unsigned)(c->deadline - c->start));
 			}
@@ -469,10 +472,10 @@ void check_detach(struct check *c)
 void check_free(struct check *c)
 {
 	check_detach(c);
-	for (size_t i = 0; i < c->nt; i++)
+	for (size_t i = 0; i < c->ev.nt; i++)
 		for (int f = 0; f < 2; f++)
-			rrset_unref(c->t[i].f[f].final);
-	rrset_unref(c->mxset);
+			rrset_unref(c->ev.t[i].f[f].final);
+	rrset_unref(c->ev.mxset);
 	config_unref(c->cfg);
 	arena_free(&c->ar);
 	struct engine *e = c->e;
@@ -491,23 +494,11 @@ void check_finish(struct check *c)
 		return;
 	c->finished = true;
 	check_detach(c);
-	struct evidence ev = {
-	        .domain = c->domain,
-	        .cur = c->cur,
-	        .hops = c->hops,
-	        .chain_fail = c->chain_fail,
-	        .chain_nxdomain = c->chain_nxdomain,
-	        .mxset = c->mxset,
-	        .implicit = c->implicit,
-	        .t = c->t,
-	        .nt = c->nt,
-	        .budget_ms = (unsigned)(c->deadline - c->start),
-	};
 	const char *note = NULL;
-	enum verdict v = rules_decide(&ev, &c->ar, &detail, &note);
+	enum verdict v = rules_decide(&c->ev, &c->ar, &detail, &note);
 	if (note)
 		add_note(c, note);
-	result_emit(c, v, detail, rules_reason(&ev, &c->ar, v, detail));
+	result_emit(c, v, detail, rules_reason(&c->ev, &c->ar, v, detail));
 	/* freed by the outermost leave() */
 }
 
@@ -552,21 +543,31 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 		}
 	}
 
+	/* the recipient's policy, when the configuration has any: a sender check's from the
+	 * recipient it is made for (its check_sender is one of the gates), a recipient check's
+	 * from its own domain once the gates have found it */
+	if (cfg->rpolicies && req->role == ROLE_SENDER)
+		c->pol = gates_sender_policy(cfg, req->policy_recipient, req->policy_recipient_len);
 	if (req->prepared_domain && req->prepared_domain[0]) {
 		copy_name(c->domain, sizeof(c->domain), req->prepared_domain);
 	} else {
-		const char *why = gates_skip_reason(e, &c->ar, req, c->domain);
+		const char *why = gates_skip_reason(e, &c->ar, req, c->pol, c->domain);
 		if (why) {
 			finish_skipped(c, why);
 			return NULL;
 		}
 	}
+	if (cfg->rpolicies && req->role == ROLE_RECIPIENT)
+		c->pol = rpolicies_lookup(cfg->rpolicies, c->domain);
 	copy_name(c->cur, sizeof(c->cur), c->domain);
 	c->visited[0] = c->domain;
 	c->nvisited = 1;
 	c->deadline = c->start + cfg->timeout_ms;
 	if (req->deadline && req->deadline < c->deadline)
 		c->deadline = req->deadline > c->start ? req->deadline : c->start;
+	c->ev.domain = c->domain;
+	c->ev.cur = c->cur;
+	c->ev.budget_ms = (unsigned)(c->deadline - c->start);
 	enter(c);
 	inflight_lookup(c, DOMAIN_CHAIN, 0, c->domain, DNS_T_MX);
 	*would_block = c->would_block;
@@ -577,7 +578,7 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 	if (!c->finished) {
 		c->timer = evloop_timer(e->loop, c->deadline, on_deadline, c);
 		if (!c->timer) {
-			c->chain_fail = "out of memory";
+			c->ev.chain_fail = "out of memory";
 			check_finish(c);
 		} else {
 			c->waiting = true;

@@ -28,6 +28,7 @@
 #include "addr.h"
 #include "confread.h"
 #include "confsyntax.h"
+#include "listfile.h"
 #include "text.h"
 
 static const struct choice mixed_choices[] = {
@@ -238,9 +239,38 @@ static bool load_bogus(struct loader *ld, const config_setting_t *root, struct c
 	return load_cidrs(ld, list, &c->bogus_networks);
 }
 
+/* A list file setting: an absolute path (what a relative one means would depend on the
+ * directory a daemon was started in), read with load(); its errors name the list file. */
+static bool get_list_file(struct loader *ld, const config_setting_t *g, const char *key,
+                          char **path, void *list,
+                          bool (*load)(const char *, void *, char *, size_t))
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (!conf_get_string(ld, g, key, path))
+		return false;
+	if (!s)
+		return true;
+	if ((*path)[0] != '/')
+		return conf_fail_at(ld, s, "'%s': expected an absolute path, not \"%s\"",
+		                    conf_sname(ld, s), conf_sval(ld, *path));
+	return load(*path, list, ld->err, ld->errlen);
+}
+
+static bool load_domain_file(const char *path, void *l, char *err, size_t errlen)
+{
+	return listfile_load_domains(path, l, err, errlen);
+}
+
+static bool load_network_file(const char *path, void *l, char *err, size_t errlen)
+{
+	return listfile_load_networks(path, l, err, errlen);
+}
+
 static bool load_skip(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"domains", "clients", NULL};
+	static const char *const known[] = {"domains", "clients", "domains_file", "clients_file",
+	                                    NULL};
 	const config_setting_t *g, *list, *e;
 	char norm[DOMAIN_MAX + 2], reason[128];
 	const char *v;
@@ -271,7 +301,14 @@ static bool load_skip(struct loader *ld, const config_setting_t *root, struct co
 	}
 	if (!conf_get_list(ld, g, "clients", &list))
 		return false;
-	return !list || load_cidrs(ld, list, &c->skip_clients);
+	if (list && !load_cidrs(ld, list, &c->skip_clients))
+		return false;
+	if (!get_list_file(ld, g, "domains_file", &c->skip_domains_file, &c->skip_domains,
+	                   load_domain_file) ||
+	    !get_list_file(ld, g, "clients_file", &c->skip_clients_file, &c->skip_clients,
+	                   load_network_file))
+		return false;
+	return netlist_index(&c->skip_clients) || conf_fail_oom(ld);
 }
 
 static bool load_log(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -305,17 +342,28 @@ static bool load_milter(struct loader *ld, const config_setting_t *root, struct 
 
 static bool load_policy(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"listen", "idle_timeout", "max_connections", NULL};
-	const config_setting_t *g;
+	static const char *const known[] = {
+	        "listen",        "idle_timeout",       "max_connections",
+	        "allow_clients", "allow_clients_file", NULL};
+	const config_setting_t *g, *list;
 
 	if (!conf_get_group(ld, root, "policy", known, &g))
 		return false;
 	if (!g)
 		return true;
-	return conf_get_socket(ld, g, "listen", &c->policy_listen, conf_policy_listen_valid,
-	                       "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") &&
-	       conf_get_uns(ld, g, "idle_timeout", 1, 86400, &c->policy_idle_timeout) &&
-	       conf_get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections);
+	if (!conf_get_socket(ld, g, "listen", &c->policy_listen, conf_policy_listen_valid,
+	                     "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path") ||
+	    !conf_get_uns(ld, g, "idle_timeout", 1, 86400, &c->policy_idle_timeout) ||
+	    !conf_get_uns(ld, g, "max_connections", 1, 1000000, &c->policy_max_connections) ||
+	    !conf_get_list(ld, g, "allow_clients", &list))
+		return false;
+	if (list && !load_cidrs(ld, list, &c->policy_allow_clients))
+		return false;
+	if (!get_list_file(ld, g, "allow_clients_file", &c->policy_allow_clients_file,
+	                   &c->policy_allow_clients, load_network_file))
+		return false;
+	c->policy_allow_set = list || c->policy_allow_clients_file;
+	return netlist_index(&c->policy_allow_clients) || conf_fail_oom(ld);
 }
 
 static bool load_metrics(struct loader *ld, const config_setting_t *root, struct config *c)
@@ -361,11 +409,36 @@ static bool load_resilience(struct loader *ld, const config_setting_t *root, str
 	return true;
 }
 
+/* recipient_policies_file: read after every other setting, whose values complete the
+ * entries (what a line does not give is the main configuration's). */
+static bool load_rpolicies(struct loader *ld, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *s = config_setting_get_member(root, "recipient_policies_file");
+	struct rpolicy base;
+
+	if (!conf_get_string(ld, root, "recipient_policies_file", &c->recipient_policies_file))
+		return false;
+	if (!s)
+		return true;
+	if (c->recipient_policies_file[0] != '/')
+		return conf_fail_at(ld, s, "'%s': expected an absolute path, not \"%s\"",
+		                    conf_sname(ld, s), conf_sval(ld, c->recipient_policies_file));
+	memset(&base, 0, sizeof(base));
+	base.check_sender = c->check_sender;
+	base.mode = (uint8_t)c->mode;
+	for (size_t v = 0; v < V__COUNT; v++)
+		base.actions[v] = (uint8_t)c->actions[v];
+	c->rpolicies = rpolicies_load(c->recipient_policies_file, &base, ld->err, ld->errlen);
+	return c->rpolicies != NULL;
+}
+
 static bool load_root(struct loader *ld, const config_setting_t *root, struct config *c)
 {
 	static const char *const known[] = {
-	        "resolver", "cache",  "checks", "actions",    "bogus_networks", "skip", "mode",
-	        "log",      "milter", "policy", "resilience", "metrics",        NULL};
+	        "resolver",       "cache",  "checks",     "actions",
+	        "bogus_networks", "skip",   "mode",       "log",
+	        "milter",         "policy", "resilience", "recipient_policies_file",
+	        "metrics",        NULL};
 	int mode = c->mode;
 
 	if (!conf_check_members(ld, root, known))
@@ -377,7 +450,7 @@ static bool load_root(struct loader *ld, const config_setting_t *root, struct co
 	    !load_resilience(ld, root, c) || !load_metrics(ld, root, c))
 		return false;
 	c->mode = (enum mode)mode;
-	return true;
+	return load_rpolicies(ld, root, c);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -396,6 +469,12 @@ static void config_free(struct config *c)
 	netlist_free(&c->bogus_networks);
 	domlist_free(&c->skip_domains);
 	netlist_free(&c->skip_clients);
+	free(c->skip_domains_file);
+	free(c->skip_clients_file);
+	netlist_free(&c->policy_allow_clients);
+	free(c->policy_allow_clients_file);
+	free(c->recipient_policies_file);
+	rpolicies_free(c->rpolicies);
 	free(c->milter_socket);
 	free(c->policy_listen);
 	free(c->metrics_listen);

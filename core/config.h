@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "netlist.h"
+#include "rpolicy.h"
 #include "verdict.h"
 
 #define CONFIG_DEFAULT_PATH MXSANE_SYSCONFDIR "/mxsane/mxsane.conf"
@@ -48,10 +49,19 @@ struct config {
 	enum action actions[V__COUNT];
 
 	struct netlist bogus_networks; /* built-in list unless the key is present */
-	struct domlist skip_domains;   /* skip = { domains = [...]; clients = [...]; }; */
-	struct netlist skip_clients;
+	/* skip = { domains = [...]; clients = [...]; domains_file = "/path"; clients_file; };
+	 * the files' entries are added to the inline ones (listfile.h) */
+	struct domlist skip_domains;
+	struct netlist skip_clients;                 /* indexed (netlist_index) */
+	char *skip_domains_file, *skip_clients_file; /* NULL when not set */
 
 	enum mode mode; /* mode = "enforce" | "monitor" */
+
+	/* recipient_policies_file = "/path": settings per recipient domain (rpolicy.h), each
+	 * entry complete (the keys a line leaves out are the values above).  NULL when not set:
+	 * then a check costs nothing more than this pointer's test. */
+	char *recipient_policies_file;
+	struct rpolicies *rpolicies;
 
 	/* log = { format = "kv" | "json"; facility = "mail"; }; */
 	enum log_format log_format;
@@ -64,6 +74,11 @@ struct config {
 	char *policy_listen;
 	unsigned policy_idle_timeout;    /* seconds, 1..86400, default 300 */
 	unsigned policy_max_connections; /* 1..1000000, default 20000 */
+	/* policy.allow_clients = [...] and/or policy.allow_clients_file: when either is set
+	 * (even empty), TCP clients outside the list are closed at accept */
+	bool policy_allow_set;
+	struct netlist policy_allow_clients; /* indexed */
+	char *policy_allow_clients_file;
 	/* metrics = { listen = "inet:127.0.0.1:9325"; }; NULL (the default): no metrics */
 	char *metrics_listen;
 

@@ -8,7 +8,7 @@
 #include <time.h>
 
 /* Decimal digits of v into out (at least 21 bytes); returns the length. */
-static size_t utoa(char *out, unsigned long long v)
+static inline __attribute__((always_inline)) size_t utoa(char *out, unsigned long long v)
 {
 	char t[24];
 	size_t n = 0, i = 0;
@@ -147,6 +147,7 @@ static inline __attribute__((always_inline)) void sb_word(struct sb *b, const ch
 /* The front-end's context fields (never the first of a line). */
 static void sb_ctx(struct sb *b, const struct log_ctx *ctx)
 {
+	sb_str(b, "peer", ctx->peer);
 	sb_str(b, "instance", ctx->instance);
 	sb_str(b, "client_addr", ctx->client_addr);
 	sb_str(b, "client_name", ctx->client_name);
@@ -197,6 +198,9 @@ size_t log_format_decision(char *buf, size_t len, enum log_format fmt, const str
 	sb_word(&b, "role", role_name(r->role));
 	if (ctx && ctx->repeat)
 		sb_word(&b, "repeat", "yes");
+	/* a normalised domain entry (letters, digits, '-', '_', '.'): nothing to escape */
+	if (r->policy)
+		sb_word(&b, "policy", r->policy);
 	sb_str(&b, "domain", r->domain && r->domain[0] ? r->domain : NULL);
 	if (r->reply.code) {
 		/* "550 5.1.8": from verdict.h's table, quoted for the space */

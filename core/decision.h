@@ -15,6 +15,7 @@
 
 /* Context the front-end knows; any field may be NULL. */
 struct log_ctx {
+	const char *peer;     /* policy: the address of the asking MTA */
 	const char *instance; /* policy: instance attribute */
 	const char *queue_id;
 	const char *client_addr;
@@ -30,7 +31,7 @@ struct log_ctx {
 	 * millisecond): milliseconds since the epoch, 0 for none.  log_decision sets it; key=value
 	 * lines get their time from syslog or the journal. */
 	long long time_ms;
-	/* Optional: instance..recipient above already rendered by log_render_ctx() in the
+	/* Optional: peer..recipient above already rendered by log_render_ctx() in the
 	 * format `rendered_fmt`; used instead of escaping them again when the format matches
 	 * (a front-end logging several decisions of one request renders them once). */
 	const char *rendered;
@@ -38,7 +39,7 @@ struct log_ctx {
 	enum log_format rendered_fmt;
 };
 
-/* Render ctx's instance, client_addr, client_name, helo, sender and recipient as they
+/* Render ctx's peer, instance, client_addr, client_name, helo, sender and recipient as they
  * appear in a decision line of format fmt.  Returns the length, or 0 when they do not fit
  * in len bytes (then leave ctx->rendered unset).  buf is not NUL-terminated. */
 size_t log_render_ctx(char *buf, size_t len, enum log_format fmt, const struct log_ctx *ctx);

@@ -11,10 +11,12 @@
  * The verdict rules (RFC 5321 5.1, RFC 7505, RFC 2181 10.3) are applied in one place,
  * rules_decide() in rules.c (pure functions over the evidence, evidence.h); the action
  * comes from the configuration, the reply from the table in verdict.h, and
- * `mode = "monitor"` turns reject/tempfail into warn.
+ * `mode = "monitor"` turns reject/tempfail into warn.  With recipient_policies_file, the
+ * entry of the recipient's domain (for a sender check: of the recipient it is made for,
+ * check_request.policy_recipient) replaces checks.sender, mode and actions (rpolicy.h).
  *
  * Threading: an engine belongs to one evloop and its thread.  Programs with many threads
- * (the milter) run the engine in one thread and hand requests over (see bridge.h).
+ * (the milter) run the engine in one thread and hand requests over (milter/engine_thread.h).
  * Time: the engine reads evloop_now() of its loop; it never reads the clock itself.
  */
 #ifndef MXSANE_ENGINE_H
@@ -51,6 +53,13 @@ struct check_request {
 	 * (parsed, normalised, the skip and check gates passed).  engine_check() then goes
 	 * straight to DNS: a cache miss is parsed and judged once. */
 	const char *prepared_domain;
+	/* A sender check: the recipient its verdict is applied for, as received ("<a@b>",
+	 * "a@b"; need not be NUL-terminated), or NULL.  With recipient_policies_file set, the
+	 * entry of that recipient's domain decides whether the sender is checked and how its
+	 * verdict is acted on; without one (or without a recipient) the main configuration
+	 * does.  A recipient check uses its own domain's entry. */
+	const char *policy_recipient;
+	size_t policy_recipient_len;
 };
 
 struct mx_info {
@@ -75,6 +84,9 @@ struct check_result {
 	enum action action;            /* what to do: after monitor mode and outage guard */
 	enum action configured_action; /* what the configuration says for the verdict */
 	bool monitor;                  /* action was softened by mode = "monitor" */
+	const char *policy;            /* the recipient_policies_file entry that applied
+	                                * ("customer.example", ".customer.example"), or NULL:
+	                                * the main configuration's actions and mode */
 	bool outage;                   /* action was softened by the DNS outage guard */
 	struct reply reply;            /* code/dsn for action tempfail/reject, else {0,NULL} */
 	const char *address;           /* for a reply (code set): the address as given,
@@ -147,8 +159,8 @@ struct check *engine_check(struct engine *e, const struct check_request *req, ch
  * when some record set is not cached - then cb has not run, nothing was asked and nothing
  * logged: call engine_check(), with req->prepared_domain = prepared when prepared (a buffer
  * of DOMAIN_MAX + 1 bytes, or NULL) holds a domain ("" when the check could not get so far).  For a
- * thread other than the engine's (bridge.h), under the lock that the engine's thread holds while
- * its loop is not waiting.
+ * thread other than the engine's (milter/engine_thread.h), under the lock that the engine's thread
+ * holds while its loop is not waiting.
  */
 bool engine_check_cached(struct engine *e, const struct check_request *req, check_cb cb, void *arg,
                          char *prepared);

@@ -51,6 +51,7 @@ struct check {
 	check_cb cb;
 	void *arg;
 	enum role role;
+	const struct rpolicy *pol; /* recipient_policies_file entry (in cfg), or NULL */
 	uint64_t start, deadline;
 	struct ev_timer *timer;
 	struct ev_timer *hedge; /* asks AAAA of hosts whose A has not answered yet */
@@ -67,16 +68,13 @@ struct check {
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
-	unsigned hops;            /* CNAME hops at the domain, counted across replies */
+	/* what DNS said so far, as the rules read it (evidence.h): the chain at the domain
+	 * (hops, chain_fail, chain_nxdomain), the MX set (mxset, implicit), the targets (t, nt);
+	 * ev.domain and ev.cur point at the arrays above */
+	struct evidence ev;
 	unsigned nvisited;
 	const char *visited[DNS_MAX_CNAME + 1]; /* names of the chain (arena) */
-	struct rrset *mxset;                    /* final MX answer */
-	bool implicit;
-	const char *chain_fail; /* temporary failure of the domain chain */
-	bool chain_nxdomain;    /* the domain (or its alias target) does not exist */
 
-	struct target *t;
-	size_t nt;
 	size_t next_target; /* the first target not yet started */
 	unsigned active;    /* targets with lookups outstanding (at most TARGET_WINDOW) */
 	bool any_started;   /* a target has been looked up (or taken from the MX set's memo) */
@@ -183,7 +181,10 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 /* gates.c: NULL when the check goes on (domain, DOMAIN_MAX + 1 bytes, holds the domain to
  * check), else why it is skipped (in ar). */
 const char *gates_skip_reason(struct engine *e, struct arena *ar, const struct check_request *req,
-                              char *domain);
+                              const struct rpolicy *pol, char *domain);
+/* gates.c: the recipient_policies_file entry for a sender check made for the recipient
+ * address given (NULL: none, or no file). */
+const struct rpolicy *gates_sender_policy(const struct config *cfg, const char *rcpt, size_t len);
 void check_cancel(struct check *c);
 
 /* result.c: build the result of a finished check and hand it to the front-end's callback. */

@@ -60,7 +60,7 @@ void evloop_set_before_wait(struct evloop *loop, void (*fn)(void *), void *arg);
 /* Call fn(arg) right after the wait, before anything else.  With the before-wait hook this
  * brackets the only time the loop's thread does not touch the loop: a program that shares
  * the loop's objects with other threads locks in the after-wait hook and unlocks in the
- * before-wait hook (the bridge does; see bridge.h).  NULL: none. */
+ * before-wait hook (the milter's engine thread does: milter/engine_thread.h).  NULL: none. */
 void evloop_set_after_wait(struct evloop *loop, void (*fn)(void *), void *arg);
 
 #endif

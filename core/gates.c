@@ -1,8 +1,9 @@
 /*
  * gates.c - whether a check is run at all: checks.sender / checks.recipient, authenticated
  * and locally submitted senders, skip.clients, the address itself (null sender, literal,
- * unparseable), skip.domains.  Every front-end's requests pass here, in the engine only, so
- * the milter and the policy service skip (and log) alike.
+ * unparseable), skip.domains; and for a sender check made for a recipient, that recipient's
+ * check_sender in recipient_policies_file (rpolicy.h).  Every front-end's requests pass here, in
+ * the engine only, so the milter and the policy service skip (and log) alike.
  */
 #include <string.h>
 
@@ -26,13 +27,26 @@ static bool client_skipped(struct engine *e, const char *client)
 	return hit;
 }
 
+const struct rpolicy *gates_sender_policy(const struct config *cfg, const char *rcpt, size_t len)
+{
+	struct addr_parsed ap;
+
+	if (!rcpt || !addr_parse(rcpt, len, &ap) || ap.kind != ADDR_DOMAIN)
+		return NULL;
+	return rpolicies_lookup(cfg->rpolicies, ap.domain);
+}
+
 const char *gates_skip_reason(struct engine *e, struct arena *ar, const struct check_request *req,
-                              char *domain)
+                              const struct rpolicy *pol, char *domain)
 {
 	const struct config *cfg = e->cfg;
 	struct addr_parsed ap;
 
-	if (req->role == ROLE_SENDER && !cfg->check_sender)
+	if (req->role == ROLE_SENDER && pol && !pol->check_sender)
+		return arena_concat(ar, "sender checks are disabled for mail to ",
+		                    rpolicies_name(cfg->rpolicies, pol),
+		                    " (recipient_policies_file)", NULL);
+	if (req->role == ROLE_SENDER && !pol && !cfg->check_sender)
 		return "sender checks are disabled";
 	if (req->role == ROLE_RECIPIENT && !cfg->check_recipient)
 		return "recipient checks are disabled";

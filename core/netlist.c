@@ -2,11 +2,13 @@
  * netlist.c - CIDR and domain lists (see netlist.h), and the built-in list of networks an MX
  * target address must not be in.
  *
- * Lists are small (tens of entries) and matched by a linear scan.  Text handed to cidr_parse
+ * A list is matched by a linear scan until it is indexed (netindex.c).  Text handed to cidr_parse
  * and netlist_match_str comes from configuration files or DNS-derived strings: it is copied
  * into bounded buffers before inet_pton sees it.
  */
 #include "netlist.h"
+
+#include "netindex.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -134,20 +136,34 @@ bool cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 	return true;
 }
 
-/* Lists are built once at configuration load and hold tens of entries: growing by one
- * keeps the struct free of a hidden capacity that other code could get wrong. */
+/* Lists are built once at configuration load.  The capacity is not kept in the struct (other
+ * code copies and compares it): it is the next power of two of n, so growing stays linear
+ * for lists read from files of any size. */
 bool netlist_add(struct netlist *l, const struct cidr *c)
 {
 	struct cidr *v;
 
-	if (l == NULL || c == NULL || l->n >= SIZE_MAX / sizeof(*v) - 1)
+	if (l == NULL || c == NULL || l->n >= SIZE_MAX / sizeof(*v) / 2)
 		return false;
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (v == NULL)
-		return false;
-	l->v = v;
+	netindex_free(l->idx);
+	l->idx = NULL;
+	if ((l->n & (l->n - 1)) == 0) { /* n is 0 or a power of two: full */
+		v = realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*v));
+		if (v == NULL)
+			return false;
+		l->v = v;
+	}
 	l->v[l->n++] = *c;
 	return true;
+}
+
+bool netlist_index(struct netlist *l)
+{
+	if (l == NULL)
+		return false;
+	netindex_free(l->idx);
+	l->idx = netindex_build(l->v, l->n);
+	return l->idx != NULL;
 }
 
 bool netlist_add_builtin_bogus(struct netlist *l)
@@ -169,7 +185,9 @@ void netlist_free(struct netlist *l)
 	if (l == NULL)
 		return;
 	free(l->v);
+	netindex_free(l->idx);
 	l->v = NULL;
+	l->idx = NULL;
 	l->n = 0;
 }
 
@@ -213,6 +231,9 @@ bool netlist_match(const struct netlist *l, int family, const void *addr)
 	else if (memcmp(a, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0)
 		a4 = a + 12;
 
+	if (l->idx != NULL)
+		return (a4 != NULL && netindex_match(l->idx, AF_INET, a4)) ||
+		       (family == AF_INET6 && netindex_match(l->idx, AF_INET6, a));
 	for (size_t i = 0; i < l->n; i++) {
 		const struct cidr *c = &l->v[i];
 
@@ -286,61 +307,4 @@ bool netlist_match_str(const struct netlist *l, const char *addr)
 	if (inet_pton(AF_INET6, buf, bin) == 1)
 		return netlist_match(l, AF_INET6, bin);
 	return false;
-}
-
-/* An entry is a domain name (<= DOMAIN_MAX octets) with an optional leading dot; anything
- * longer, or empty, is refused (false) rather than stored. */
-bool domlist_add(struct domlist *l, const char *normalized_entry)
-{
-	char **v;
-	char *e;
-
-	if (l == NULL || normalized_entry == NULL || normalized_entry[0] == '\0' ||
-	    strnlen(normalized_entry, 256) > 254 || l->n >= SIZE_MAX / sizeof(*v) - 1)
-		return false;
-	e = strdup(normalized_entry);
-	if (e == NULL)
-		return false;
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (v == NULL) {
-		free(e);
-		return false;
-	}
-	l->v = v;
-	l->v[l->n++] = e;
-	return true;
-}
-
-bool domlist_match(const struct domlist *l, const char *domain)
-{
-	size_t dlen;
-
-	if (l == NULL || domain == NULL)
-		return false;
-	dlen = strlen(domain);
-	for (size_t i = 0; i < l->n; i++) {
-		const char *e = l->v[i];
-		size_t elen = strlen(e);
-
-		if (e[0] == '.') {
-			/* ".example.com": strictly below example.com; the leading dot in the
-			 * entry makes "badexample.com" not match. */
-			if (dlen > elen && strcasecmp(domain + dlen - elen, e) == 0)
-				return true;
-		} else if (strcasecmp(domain, e) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-void domlist_free(struct domlist *l)
-{
-	if (l == NULL)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
 }

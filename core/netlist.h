@@ -1,9 +1,11 @@
 /*
  * netlist.h - lists of IPv4/IPv6 networks (CIDR) and of domains, and matching against them.
  *
- * Used for bogus_networks (MX target addresses nobody can deliver to), skip.clients and
- * skip.domains.  Lists are built once (at configuration load) and then only read, so
- * matching is safe from any number of threads.
+ * Used for bogus_networks (MX target addresses nobody can deliver to), skip.clients,
+ * policy.allow_clients and (through domtab.h) skip.domains.  Lists are built once (at
+ * configuration load) and then only read, so matching is safe from any number of threads.
+ * A short list is matched by a scan; netlist_index builds an index whose lookup does not
+ * scan, for lists read from files (any size).
  */
 #ifndef MXSANE_NETLIST_H
 #define MXSANE_NETLIST_H
@@ -12,15 +14,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "domtab.h"
+
 struct cidr {
 	uint8_t family; /* AF_INET or AF_INET6 */
 	uint8_t plen;   /* prefix length, 0..32 or 0..128 */
 	uint8_t addr[16];
 };
 
+struct netindex;
+
 struct netlist {
-	struct cidr *v;
+	struct cidr *v; /* in the order added (what netlist_equal compares) */
 	size_t n;
+	struct netindex *idx; /* NULL until netlist_index; dropped by netlist_add */
 };
 
 /* Parse "192.0.2.0/24", "2001:db8::/32", or a bare address (full-length prefix).
@@ -28,8 +35,11 @@ struct netlist {
  * writes a reason ("bad prefix length", ...) to err. */
 bool cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen);
 
-/* Append a copy; false on out of memory. */
+/* Append a copy; false on out of memory.  Drops the index (netlist_index builds it again). */
 bool netlist_add(struct netlist *l, const struct cidr *c);
+/* Index the list as it is now, for lookups that do not scan; call once the list is complete.
+ * false on out of memory (the list still matches, by a scan). */
+bool netlist_index(struct netlist *l);
 /* Fill with the built-in special-purpose list (this network, loopback, link-local,
  * multicast, reserved, broadcast, RFC 1918, CGNAT, benchmarking, documentation, ULA,
  * ::/128, ::1/128, fe80::/10, ff00::/8 ...).  false on out of memory. */
@@ -46,15 +56,6 @@ bool netlist_match(const struct netlist *l, int family, const void *addr);
  * "IPv6:2001:db8::1"); false if it does not parse. */
 bool netlist_match_str(const struct netlist *l, const char *addr);
 
-/* Domain lists: "example.com" matches that name only; ".example.com" matches every
- * subdomain of example.com (not example.com itself).  Entries and queried names are
- * lower-case A-labels without trailing dot (see domain_normalize in addr.h). */
-struct domlist {
-	char **v;
-	size_t n;
-};
-bool domlist_add(struct domlist *l, const char *normalized_entry);
-bool domlist_match(const struct domlist *l, const char *domain);
-void domlist_free(struct domlist *l);
+/* Domain lists (struct domlist) are in domtab.h. */
 
 #endif

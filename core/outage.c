@@ -7,7 +7,7 @@
 
 #include "log.h"
 
-bool outage_record(struct outage_guard *e, const struct config *cfg, bool dns_error)
+bool outage_slow(struct outage_guard *e, const struct config *cfg, bool dns_error)
 {
 	if (!e->ring || e->size != cfg->outage_window) {
 		free(e->ring);

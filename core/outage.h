@@ -21,8 +21,18 @@ struct outage_guard {
 };
 
 /* Record one check's outcome (window and ratio from cfg; a new window size starts afresh).
- * Returns whether DNS is judged down now. */
-bool outage_record(struct outage_guard *g, const struct config *cfg, bool dns_error);
+ * Returns whether DNS is judged down now.  Inline: once per check. */
+/* The general case of outage_record. */
+bool outage_slow(struct outage_guard *g, const struct config *cfg, bool dns_error);
+static inline bool outage_record(struct outage_guard *g, const struct config *cfg, bool dns_error)
+{
+	if (!g->ring || g->size != cfg->outage_window || g->fill < g->size || dns_error ||
+	    g->ring[g->pos] || g->errors)
+		return outage_slow(g, cfg, dns_error);
+	/* the usual case: a success replaces a success, with no error in the window */
+	g->pos = g->pos + 1 == g->size ? 0 : g->pos + 1;
+	return g->outage;
+}
 void outage_free(struct outage_guard *g); /* leaves it empty and reusable */
 
 #endif

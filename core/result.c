@@ -1,6 +1,7 @@
 /*
  * result.c - the result of a finished check as the front-ends get it (engine.h's struct
- * check_result): the action after monitor mode and the outage guard, the reply from
+ * check_result): the action (of the recipient's policy when one applies) after monitor mode
+ * and the outage guard, the reply from
  * verdict.h's table with its bounded text, the warning header, the TTL, and the MX hosts
  * with what is wrong with each.
  */
@@ -33,8 +34,12 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 	memset(&r, 0, sizeof(r));
 	r.role = c->role;
 	r.verdict = v;
-	r.configured_action = cfg->actions[v];
+	/* a recipient policy's entry is complete (rpolicy.h): it replaces actions and mode */
+	const struct rpolicy *pol = c->pol;
+	r.configured_action = pol ? (enum action)pol->actions[v] : cfg->actions[v];
 	r.action = r.configured_action;
+	if (pol)
+		r.policy = rpolicies_name(cfg->rpolicies, pol);
 	e->st.checks++;
 	e->st.cache_hits += c->hits;
 	if (v != V_SKIPPED)
@@ -46,7 +51,7 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			r.outage = true;
 		}
 	}
-	if (cfg->mode == MODE_MONITOR && r.action > ACT_WARN) {
+	if ((pol ? (enum mode)pol->mode : cfg->mode) == MODE_MONITOR && r.action > ACT_WARN) {
 		r.action = ACT_WARN;
 		r.monitor = true;
 	}
@@ -80,13 +85,13 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 	e->m.decisions[v][r.action][c->role == ROLE_RECIPIENT]
 	              [r.monitor || r.outage ? 1 + r.configured_action : 0]++;
 	hist_observe_ms(&e->m.duration, took);
-	r.implicit_mx = c->implicit;
+	r.implicit_mx = c->ev.implicit;
 	r.canonical = strcmp(c->cur, c->domain) != 0 && c->cur[0] ? c->cur : NULL;
 
-	if (c->nt) {
-		mx = arena_alloc(&c->ar, sizeof(*mx) * c->nt);
-		for (size_t i = 0; mx && i < c->nt; i++) {
-			struct target *t = &c->t[i];
+	if (c->ev.nt) {
+		mx = arena_alloc(&c->ar, sizeof(*mx) * c->ev.nt);
+		for (size_t i = 0; mx && i < c->ev.nt; i++) {
+			struct target *t = &c->ev.t[i];
 			struct mx_info *m = &mx[i];
 			size_t n = c->want_addresses ? rules_target_naddr(t) : 0, k = 0;
 			const char **addrs =
@@ -94,8 +99,8 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			bool *bog = n ? arena_alloc(&c->ar, sizeof(bool) * (n + 1)) : NULL;
 			uint32_t *attl = n ? arena_alloc(&c->ar, sizeof(uint32_t) * (n + 1)) : NULL;
 			/* the records' own TTLs: for mxsane-check (the daemons do not show them) */
-			if (c->want_addresses && c->mxset && !c->implicit)
-				m->ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
+			if (c->want_addresses && c->ev.mxset && !c->ev.implicit)
+				m->ttl = rrset_ttl_left(c->ev.mxset, evloop_now(e->loop));
 			m->pref = t->pref;
 			m->host = t->host;
 			m->usable = rules_target_usable(t, &m->alias);
@@ -122,17 +127,17 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 			m->addr_ttl = attl;
 		}
 		r.mx = mx;
-		r.nmx = mx ? c->nt : 0;
-	} else if (c->mxset && v == V_NULL_MX) {
+		r.nmx = mx ? c->ev.nt : 0;
+	} else if (c->ev.mxset && v == V_NULL_MX) {
 		/* show the null MX record itself */
-		size_t n = rrset_count(c->mxset), i = 0;
+		size_t n = rrset_count(c->ev.mxset), i = 0;
 		const char *cur = NULL;
 		struct mx_rec m = {0};
 		mx = arena_alloc(&c->ar, sizeof(*mx) * (n ? n : 1));
-		while (mx && i < n && rrset_mx_next(c->mxset, &cur, &m)) {
+		while (mx && i < n && rrset_mx_next(c->ev.mxset, &cur, &m)) {
 			mx[i].host = m.host;
 			mx[i].pref = m.pref;
-			mx[i].ttl = rrset_ttl_left(c->mxset, evloop_now(e->loop));
+			mx[i].ttl = rrset_ttl_left(c->ev.mxset, evloop_now(e->loop));
 			mx[i].problem = NULL;
 			i++;
 		}

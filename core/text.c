@@ -10,6 +10,21 @@ size_t text_printable(char *out, size_t outlen, const char *s, size_t n, unsigne
 	if (outlen == 0)
 		return 0;
 	size_t room = outlen - 1, o = 0, i = 0;
+	if (!(flags & TEXT_PERCENT)) {
+		/* one octet in, one out: the cut is known before the copy */
+		size_t k = n <= room ? n : (room >= 3 ? room - 3 : room);
+		for (; o < k; o++) {
+			unsigned char ch = (unsigned char)s[o];
+			out[o] = (unsigned char)(ch - 0x20) < 0x5f ? (char)ch : '?';
+		}
+		if (k < n) {
+			size_t m = room - o < 3 ? room - o : 3;
+			memcpy(out + o, "...", m);
+			o += m;
+		}
+		out[o] = '\0';
+		return o;
+	}
 	for (; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		size_t w = (ch == '%' && (flags & TEXT_PERCENT)) ? 2 : 1;

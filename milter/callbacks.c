@@ -208,7 +208,12 @@ static bool refuse_held(SMFICTX *ctx, struct conn *c, sfsistat *st)
 	return true;
 }
 
-static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
+/* Ask the engine about address (role); rcpt is the recipient the check is made for (a
+ * recipient check's own address, or the recipient a sender check at RCPT applies to, whose
+ * recipient policy decides), NULL at MAIL FROM.  A warning's header is kept for the end of
+ * the message. */
+static void ask(struct conn *c, enum role role, const char *address, const char *rcpt,
+                struct milter_reply *r)
 {
 	struct milter_check mc = {
 	        .req =
@@ -218,6 +223,9 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 	                        .client_addr = c->client_addr,
 	                        .authenticated = c->authenticated,
 	                        .local_submission = c->local_submission,
+	                        .policy_recipient = role == ROLE_SENDER ? rcpt : NULL,
+	                        .policy_recipient_len =
+	                                role == ROLE_SENDER && rcpt ? strlen(rcpt) : 0,
 	                },
 	        .log =
 	                {
@@ -226,26 +234,35 @@ static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *
 	                        .client_name = c->client_name,
 	                        .helo = c->helo,
 	                        .sender = role == ROLE_SENDER ? address : c->sender,
-	                        .recipient = role == ROLE_RECIPIENT ? address : NULL,
+	                        .recipient = rcpt,
 	                },
+	        .logged_verdict = role == ROLE_SENDER ? c->sender_logged : 0,
 	};
-	struct milter_reply r;
 	struct timespec deadline;
 
 	deadline_after(&deadline, engine_thread_budget_ms(g_et) + CALLBACK_WAIT_MARGIN_MS);
-	engine_thread_check(g_et, &mc, &deadline, &r);
+	engine_thread_check(g_et, &mc, &deadline, r);
+	if (role == ROLE_SENDER)
+		c->sender_logged = (int)r->verdict + 1;
 	/* Once per message: with thousands of recipients past the cap, a line each would
 	 * flood the log (each decision is logged anyway). */
-	if (r.what == MV_CONTINUE && r.header[0] && !conn_add_header(c, r.header) &&
+	if (r->what == MV_CONTINUE && r->header[0] && !conn_add_header(c, r->header) &&
 	    !c->headers_dropped) {
 		char qid[128];
 		log_escape_kv(qid, sizeof(qid), c->queue_id ? c->queue_id : "-");
 		log_msg(LOG_WARNING,
 		        "queue_id=%s: cannot keep header \"X-MXSane: %s\" (out of memory or more "
 		        "than %d): it and any further ones are left out of this message",
-		        qid, r.header, CONN_MAX_HEADERS);
+		        qid, r->header, CONN_MAX_HEADERS);
 		c->headers_dropped = true;
 	}
+}
+
+static sfsistat check(SMFICTX *ctx, struct conn *c, enum role role, const char *address)
+{
+	struct milter_reply r;
+
+	ask(c, role, address, role == ROLE_RECIPIENT ? address : NULL, &r);
 	if (role == ROLE_RECIPIENT && c->local_submission)
 		return local_recipient(c, &r, address);
 	return tell(ctx, &r);
@@ -310,7 +327,15 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	c->authenticated = auth && auth[0];
 	c->local_submission = local_submission(ctx, c);
 	take_queue_id(ctx, c);
-	conn_set(&c->sender, sender);
+	if (!conn_set(&c->sender, sender))
+		return internal_tempfail(ctx, "MAIL");
+	/* With recipient policies the sender's verdict depends on the recipient: it is applied
+	 * at each RCPT under that recipient's policy, as Postfix's smtpd_delay_reject does,
+	 * so that a sender some recipient accepts is not refused here. */
+	if (engine_thread_sender_at_rcpt(g_et)) {
+		c->sender_at_rcpt = true;
+		return SMFIS_CONTINUE;
+	}
 	return check(ctx, c, ROLE_SENDER, sender);
 }
 
@@ -321,6 +346,15 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 	if (!c)
 		return internal_tempfail(ctx, "RCPT");
 	take_queue_id(ctx, c);
+	if (c->sender_at_rcpt) {
+		/* the sender, under this recipient's policy: a refusal refuses this recipient
+		 * only, with the sender's reply (550 5.7.27 for a null-MX sender); the
+		 * recipient itself is then not checked */
+		struct milter_reply r;
+		ask(c, ROLE_SENDER, c->sender ? c->sender : "", rcpt, &r);
+		if (r.what != MV_CONTINUE)
+			return c->local_submission ? local_recipient(c, &r, rcpt) : tell(ctx, &r);
+	}
 	return check(ctx, c, ROLE_RECIPIENT, rcpt);
 }
 

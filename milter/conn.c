@@ -39,6 +39,8 @@ void conn_reset_message(struct conn *c)
 	c->headers_dropped = false;
 	c->rcpt_accepted = false;
 	c->held.what = MV_CONTINUE;
+	c->sender_at_rcpt = false;
+	c->sender_logged = 0;
 }
 
 void conn_free(struct conn *c)

@@ -37,6 +37,10 @@ struct conn {
 	/* locally submitted mail: recipient refusals wait for DATA (callbacks.c) */
 	bool rcpt_accepted;       /* some recipient was let through */
 	struct milter_reply held; /* the first refused recipient's reply; MV_CONTINUE: none */
+	/* recipient_policies_file is set: the sender is checked at each RCPT under that
+	 * recipient's policy instead of at MAIL FROM (callbacks.c) */
+	bool sender_at_rcpt;
+	int sender_logged; /* verdict + 1 of this message's last sender line; 0: none yet */
 };
 
 struct conn *conn_new(void);    /* NULL on out of memory */

@@ -47,6 +47,7 @@ struct engine_thread {
 	struct job *head, *tail; /* queued, not yet taken by the engine thread */
 	struct config *pending;  /* configuration waiting for the engine thread */
 	unsigned budget_ms;      /* timeout_ms of the configuration in use */
+	bool sender_at_rcpt;     /* the configuration in use has recipient policies */
 	unsigned users;          /* threads inside engine_thread_check */
 	bool started, closing, dead;
 	pthread_t thread;
@@ -115,7 +116,8 @@ static struct job *job_new(struct engine_thread *b, const struct milter_check *m
 	const struct log_ctx *l = &mc->log;
 	const struct check_request *rq = &mc->req;
 	size_t alen = rq->address ? rq->address_len : 0;
-	size_t n = alen + 1 + slen(rq->client_addr) + slen(rq->prepared_domain) +
+	size_t plen = rq->policy_recipient ? rq->policy_recipient_len : 0;
+	size_t n = alen + 1 + plen + 1 + slen(rq->client_addr) + slen(rq->prepared_domain) +
 	           slen(l->instance) + slen(l->queue_id) + slen(l->client_addr) +
 	           slen(l->client_name) + slen(l->helo) + slen(l->sender) + slen(l->recipient);
 	struct job *j = calloc(1, sizeof(*j) + n);
@@ -141,6 +143,12 @@ static struct job *job_new(struct engine_thread *b, const struct milter_check *m
 	j->mc.req.address = p;
 	j->mc.req.address_len = alen;
 	p += alen + 1;
+	if (rq->policy_recipient) {
+		memcpy(p, rq->policy_recipient, plen);
+		p[plen] = '\0';
+		j->mc.req.policy_recipient = p;
+	}
+	p += plen + 1;
 	j->mc.req.client_addr = put(&p, rq->client_addr);
 	j->mc.req.prepared_domain = put(&p, rq->prepared_domain);
 	j->mc.log.instance = put(&p, l->instance);
@@ -196,6 +204,18 @@ static void inengine_unlink(struct engine_thread *b, struct job *j)
 	j->iprev = j->inext = NULL;
 }
 
+/* The decision line, marked repeat=yes when it repeats this message's sender line. */
+static void log_check(const struct milter_check *mc, const struct check_result *r)
+{
+	if (mc->logged_verdict && mc->logged_verdict == (int)r->verdict + 1) {
+		struct log_ctx ctx = mc->log;
+		ctx.repeat = true;
+		log_decision(&ctx, r);
+		return;
+	}
+	log_decision(&mc->log, r);
+}
+
 static void on_result(void *arg, const struct check_result *r)
 {
 	struct job *j = arg;
@@ -203,7 +223,7 @@ static void on_result(void *arg, const struct check_result *r)
 	inengine_unlink(j->b, j);
 	milter_reply_from_result(r, &j->ans);
 	j->status = ET_ANSWERED;
-	log_decision(&j->mc.log, r);
+	log_check(&j->mc, r);
 	job_complete(j);
 }
 
@@ -230,6 +250,7 @@ static void apply_config(struct engine_thread *b, struct config *cfg)
 		log_set_format(cfg->log_format);
 		pthread_mutex_lock(&b->mu);
 		b->budget_ms = cfg->timeout_ms;
+		b->sender_at_rcpt = cfg->rpolicies != NULL;
 		pthread_mutex_unlock(&b->mu);
 		log_msg(LOG_INFO, "configuration reloaded from %s",
 		        cfg->path ? cfg->path : "(built-in defaults)");
@@ -323,7 +344,7 @@ static void on_direct_result(void *arg, const struct check_result *r)
 {
 	struct direct *d = arg;
 	milter_reply_from_result(r, d->out);
-	log_decision(&d->rq->log, r);
+	log_check(d->rq, r);
 }
 
 enum direct_status { DIRECT_DONE, DIRECT_NEEDS_DNS, DIRECT_TIMEOUT };
@@ -407,6 +428,7 @@ struct engine_thread *engine_thread_new(struct config *cfg, char *err, size_t er
 		return NULL;
 	}
 	b->budget_ms = cfg->timeout_ms;
+	b->sender_at_rcpt = cfg->rpolicies != NULL;
 	atomic_store(&b->reloads.last_ok_unix, (int64_t)time(NULL)); /* loaded for this engine */
 	b->loop = evloop_new();
 	if (!b->loop) {
@@ -471,6 +493,14 @@ unsigned engine_thread_budget_ms(struct engine_thread *b)
 	unsigned ms = b->budget_ms;
 	pthread_mutex_unlock(&b->mu);
 	return ms;
+}
+
+bool engine_thread_sender_at_rcpt(struct engine_thread *b)
+{
+	pthread_mutex_lock(&b->mu);
+	bool on = b->sender_at_rcpt;
+	pthread_mutex_unlock(&b->mu);
+	return on;
 }
 
 /* A caller of engine_thread_check() is done with the engine thread (b->mu held): the last one lets
@@ -618,7 +648,7 @@ void engine_thread_free(struct engine_thread *b)
 	while (b->users > 0)
 		pthread_cond_wait(&b->idle, &b->mu);
 	pthread_mutex_unlock(&b->mu);
-	if (b->engine) /* bridge_stop was not called */
+	if (b->engine) /* engine_thread_stop was not called */
 		engine_shutdown(b);
 	evloop_free(b->loop);
 	pthread_cond_destroy(&b->idle);

@@ -45,6 +45,9 @@ struct engine_thread;
 struct milter_check {
 	struct check_request req; /* address NULL means ""; strings are copied if needed */
 	struct log_ctx log;       /* context for the decision's log line */
+	/* A sender check at RCPT: verdict + 1 of the sender line already logged for this
+	 * message (0: none); the same verdict again is logged with repeat=yes. */
+	int logged_verdict;
 };
 
 enum engine_thread_status {
@@ -79,6 +82,10 @@ struct metrics_reloads *engine_thread_reloads(struct engine_thread *t);
 
 /* resolver.timeout_ms of the configuration in use: a caller waits that long plus a margin. */
 unsigned engine_thread_budget_ms(struct engine_thread *t);
+
+/* Whether the configuration in use has a recipient_policies_file: then the sender's verdict
+ * depends on the recipient, and the milter checks the sender at each RCPT. */
+bool engine_thread_sender_at_rcpt(struct engine_thread *t);
 
 /*
  * Check one address; blocks the calling thread until the engine answers or until deadline

@@ -43,6 +43,7 @@ static void set(struct milter_reply *r, enum milter_verdict what, struct reply r
 void milter_reply_failure(struct milter_reply *out, struct reply rep, const char *text)
 {
 	memset(out, 0, sizeof(*out));
+	out->verdict = V_DNS_ERROR;
 	set(out, MV_TEMPFAIL, rep, text);
 }
 
@@ -50,6 +51,7 @@ void milter_reply_from_result(const struct check_result *res, struct milter_repl
 {
 	struct reply rep = res->reply;
 	memset(r, 0, sizeof(*r));
+	r->verdict = res->verdict;
 	if (rep.code == 0 && (res->action == ACT_ACCEPT || res->action == ACT_WARN)) {
 		r->what = MV_CONTINUE;
 		if (res->action == ACT_WARN && res->header)

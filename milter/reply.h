@@ -25,6 +25,7 @@ enum milter_verdict { MV_CONTINUE = 0, MV_REJECT, MV_TEMPFAIL };
 
 struct milter_reply {
 	enum milter_verdict what;
+	enum verdict verdict;               /* the engine's (or dns_error for a failure) */
 	char rcode[4];                      /* "556" (empty for MV_CONTINUE) */
 	char xcode[16];                     /* "5.1.10" */
 	char text[REPLY_LINE_MAX + 1];      /* escaped: every % doubled, no CR/LF */

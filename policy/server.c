@@ -46,7 +46,8 @@ struct conn {
 	struct conn *prev, *next;
 	int rfd, wfd;
 	bool stdio;
-	char peer[96];
+	char peer[96];      /* address and port (or unix credentials), for connection messages */
+	char peer_addr[64]; /* the asking MTA's address alone: peer= of every decision line */
 
 	struct preq *parser;
 	struct policy_request req; /* valid while have_req */
@@ -65,11 +66,12 @@ struct conn {
 	/* The transaction whose sender verdict was last logged: Postfix's instance attribute
 	 * (one per message) and the sender.  The sender is checked again for each further
 	 * recipient of that message; those lines are marked repeat=yes when the verdict is the
-	 * same (a dns_error followed by ok is logged twice, plain).  The sender is kept as a
-	 * 64-bit hash: 80 bytes per connection, however long the address. */
-	char logged_instance[64];
-	uint64_t logged_sender;
-	int logged_verdict;
+	 * same (a dns_error followed by ok is logged twice, plain).  Compared by length and bytes
+	 * (no hashing per line: this runs for every sender check). */
+	char logged_instance[64]; /* the last sender line logged: its transaction, */
+	char logged_sender[256];  /* sender (longer ones are never marked as repeats) */
+	size_t logged_il, logged_sl;
+	int logged_verdict; /* and verdict */
 
 	char *in; /* read ahead, not yet fed to the parser */
 	size_t inlen, inoff;
@@ -236,7 +238,8 @@ static void on_rfile(struct evloop *loop, void *arg)
 	on_conn_io(loop, c->rfd, EV_READ, c);
 }
 
-static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, const char *peer)
+static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, const char *peer,
+                             const char *peer_addr)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -247,6 +250,7 @@ static struct conn *conn_new(struct server *s, int rfd, int wfd, bool stdio, con
 	c->wfd = wfd;
 	c->stdio = stdio;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", peer_addr);
 	c->last_active = evloop_now(s->loop);
 	if (c->parser)
 		conn_watch(c);
@@ -330,6 +334,7 @@ static void log_ctx_of(const struct conn *c, struct log_ctx *ctx)
 {
 	const struct policy_request *r = &c->req;
 	memset(ctx, 0, sizeof(*ctx));
+	ctx->peer = c->peer_addr;
 	ctx->instance = r->v[PA_INSTANCE];
 	ctx->queue_id = r->v[PA_QUEUE_ID] && r->v[PA_QUEUE_ID][0] ? r->v[PA_QUEUE_ID] : NULL;
 	ctx->client_addr = r->v[PA_CLIENT_ADDRESS];
@@ -345,18 +350,18 @@ static void log_ctx_of(const struct conn *c, struct log_ctx *ctx)
 static bool sender_seen(struct conn *c, enum verdict v)
 {
 	const char *inst = c->req.v[PA_INSTANCE], *snd = c->req.v[PA_SENDER];
-	if (!inst || !inst[0] || !snd || strlen(inst) >= sizeof(c->logged_instance)) {
-		c->logged_instance[0] = '\0';
+	size_t il = inst ? c->req.len[PA_INSTANCE] : 0, sl = snd ? c->req.len[PA_SENDER] : 0;
+	if (!il || !snd || il >= sizeof(c->logged_instance) || sl >= sizeof(c->logged_sender)) {
+		c->logged_il = 0;
 		return false;
 	}
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)snd; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	if (strcmp(inst, c->logged_instance) == 0 && h == c->logged_sender &&
-	    (int)v == c->logged_verdict)
+	if (il == c->logged_il && sl == c->logged_sl && (int)v == c->logged_verdict &&
+	    memcmp(inst, c->logged_instance, il) == 0 && memcmp(snd, c->logged_sender, sl) == 0)
 		return true;
-	strcpy(c->logged_instance, inst);
-	c->logged_sender = h;
+	memcpy(c->logged_instance, inst, il);
+	memcpy(c->logged_sender, snd, sl);
+	c->logged_il = il;
+	c->logged_sl = sl;
 	c->logged_verdict = (int)v;
 	return false;
 }
@@ -434,6 +439,10 @@ static bool conn_step(struct conn *c)
 		cr.role = ROLE_SENDER;
 		cr.address = r->v[PA_SENDER];
 		cr.address_len = r->len[PA_SENDER];
+		/* the recipient's entry in recipient_policies_file (if any) decides how the
+		 * sender's verdict applies to this recipient: the engine looks it up */
+		cr.policy_recipient = r->v[PA_RECIPIENT];
+		cr.policy_recipient_len = r->v[PA_RECIPIENT] ? r->len[PA_RECIPIENT] : 0;
 	} else if (step <= 1 && c->req_rcpt && !c->answer_final && r->v[PA_RECIPIENT]) {
 		c->step = 2;
 		cr.role = ROLE_RECIPIENT;
@@ -697,16 +706,19 @@ static void on_conn_io(struct evloop *loop, int fd, unsigned events, void *arg)
 
 /* ------------------------------------------------------------------ accepting */
 
-static void peer_name(int fd, const struct sockaddr_storage *ss, char *out, size_t outlen)
+/* out: "192.0.2.1:41234", "[2001:db8::1]:41234" or "unix:pid=..,uid=.."; host: the address
+ * alone ("unix" for a unix socket), at least INET6_ADDRSTRLEN bytes. */
+static void peer_name(int fd, const struct sockaddr_storage *ss, char *out, size_t outlen,
+                      char *host)
 {
-	char host[INET6_ADDRSTRLEN];
+	snprintf(host, INET6_ADDRSTRLEN, "unix");
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		inet_ntop(AF_INET, &s4->sin_addr, host, INET6_ADDRSTRLEN);
 		snprintf(out, outlen, "%s:%u", host, ntohs(s4->sin_port));
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, INET6_ADDRSTRLEN);
 		snprintf(out, outlen, "[%s]:%u", host, ntohs(s6->sin6_port));
 	} else {
 		struct ucred uc;
@@ -734,6 +746,21 @@ static void log_refusal(struct server *s, const char *peer, const char *why)
 		log_msg(LOG_WARNING, "connection from %s refused: %s", peer, why);
 	s->refused_quiet = 0;
 	s->refuse_log_at = now + 1000;
+}
+
+/* policy.allow_clients: when set, a TCP peer outside it is closed before anything is read.
+ * A unix socket is left to its file permissions. */
+static bool peer_allowed(const struct config *cfg, const struct sockaddr_storage *ss)
+{
+	if (!cfg || !cfg->policy_allow_set)
+		return true;
+	if (ss->ss_family == AF_INET)
+		return netlist_match(&cfg->policy_allow_clients, AF_INET,
+		                     &((const struct sockaddr_in *)ss)->sin_addr);
+	if (ss->ss_family == AF_INET6)
+		return netlist_match(&cfg->policy_allow_clients, AF_INET6,
+		                     &((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return true;
 }
 
 static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
@@ -768,8 +795,14 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			log_msg(LOG_ERR, "accept: %s", strerror(errno));
 			return;
 		}
-		char peer[96];
-		peer_name(cfd, &ss, peer, sizeof(peer));
+		char peer[96], host[INET6_ADDRSTRLEN];
+		peer_name(cfd, &ss, peer, sizeof(peer), host);
+		if (!peer_allowed(engine_config(s->e), &ss)) {
+			close(cfd);
+			s->st.refused++;
+			log_refusal(s, peer, "not in policy.allow_clients");
+			continue;
+		}
 		if (s->nconns >= s->max_conns) {
 			char why[128];
 			close(cfd);
@@ -791,7 +824,7 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 			log_refusal(s, peer, why);
 			continue;
 		}
-		if (!conn_new(s, cfd, cfd, false, peer)) {
+		if (!conn_new(s, cfd, cfd, false, peer, host)) {
 			log_msg(LOG_ERR, "client %s: out of memory; closing", peer);
 			close(cfd);
 			continue;
@@ -873,7 +906,7 @@ int server_add_stdio(struct server *s, int rfd, int wfd)
 		if (fd == wfd)
 			break;
 	}
-	if (!conn_new(s, rfd, wfd, true, "stdin"))
+	if (!conn_new(s, rfd, wfd, true, "stdin", "stdin"))
 		return -1;
 	s->stdio_mode = true;
 	return 0;

@@ -140,8 +140,13 @@ assert_eq "group mxsane" "mxsane" "$(id -gn mxsane 2>&1)"
 assert_eq "user mxsane has no login shell" "/usr/sbin/nologin" "$(getent passwd mxsane | cut -d: -f7)"
 assert_match "postfix is in group mxsane" "(^| )mxsane( |$)" "$(id -Gn postfix)"
 assert_eq "$SOCKDIR: mxsane:mxsane 750" "mxsane:mxsane 750" "$(stat -c '%U:%G %a' "$SOCKDIR" 2>&1)"
-assert_eq "/etc/mxsane/mxsane.conf is a conffile" "/etc/mxsane/mxsane.conf" \
-	"$(dpkg-query -W -f='${Conffiles}' mxsane | awk '{print $1}')"
+assert_eq "/etc/mxsane/mxsane.conf and the example list files are the conffiles" \
+	"/etc/mxsane/mxsane.conf /etc/mxsane/policy-allow-clients /etc/mxsane/recipient-policies /etc/mxsane/skip-clients /etc/mxsane/skip-domains" \
+	"$(dpkg-query -W -f='${Conffiles}' mxsane | awk 'NF {print $1}' | sort | xargs)"
+assert_eq "the example list files hold comments only" "" \
+	"$(grep -hv '^#' /etc/mxsane/skip-domains /etc/mxsane/skip-clients /etc/mxsane/policy-allow-clients /etc/mxsane/recipient-policies)"
+assert_eq "mxsane.conf does not name them (not read by default)" "" \
+	"$(grep -E '^[[:space:]]*[a-z_]*_file[[:space:]]*=' /etc/mxsane/mxsane.conf)"
 assert_match "packaged milter socket is inside Postfix's chroot" \
 	'^[[:space:]]*socket = "unix:/var/spool/postfix/mxsane/milter.sock";' \
 	"$(grep -E '^[[:space:]]*socket = ' /etc/mxsane/mxsane.conf)"

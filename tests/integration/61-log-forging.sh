@@ -53,7 +53,7 @@ NV=$(wc -l <"$T_DIR/values")
 cat >"$T_DIR/check.py" <<'PYEOF'
 import json, re, sys
 path, fmt, prefix, expect_path, ndec = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-KNOWN = set("time queue_id verdict action would mode outage role repeat domain reply mx ttl cache ms instance "
+KNOWN = set("time queue_id verdict action would mode outage role repeat policy domain reply mx ttl cache ms peer instance "
             "client_addr client_name helo sender recipient reason".split())
 raw = open(path, "rb").read()
 lines = raw.split(b"\n")

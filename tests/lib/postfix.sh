@@ -25,6 +25,10 @@
 #       (a directory created after start_postfix, owned or searchable by postfix) and name it
 #       unix:/var/spool/postfix/DIR/SOCK in main.cf, as on Debian.  inet: on 127.0.0.1 just
 #       works.  The instance ends itself after POSTFIX_LIFETIME seconds (default 1800).
+#       POSTFIX_INSTANCE=NAME start_postfix ...: a further instance beside the running one
+#       (a fleet of MTAs), in $T_DIR/postfix-NAME; the exports then describe the new one (save
+#       the first one's before), stop_postfix stops the newest, and every instance is stopped
+#       on EXIT.
 #   postfix_log                 print the mail log
 #   postfix_wait_log ERE [SECS] wait (default 10 s) until a mail log line matches ERE (grep -E);
 #                               prints that line; 1 on timeout
@@ -60,10 +64,22 @@ _PF_MASTER=/usr/lib/postfix/sbin/master
 # postconf, postfix, mount and friends live in sbin; a CI shell's PATH may lack it.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 _PF_UNSHARE_PID=
+_PF_EARLIER=() # the unshare PIDs of instances started before the current one
+
+# Every instance, the current one and those started before it (POSTFIX_INSTANCE).
+_pf_stop_all() {
+	local up
+	stop_postfix
+	for up in "${_PF_EARLIER[@]+"${_PF_EARLIER[@]}"}"; do
+		_PF_UNSHARE_PID=$up
+		stop_postfix
+	done
+	_PF_EARLIER=()
+}
 
 # Cleanup hooks run by common.sh's EXIT trap before the tracked PIDs are stopped.
 if declare -F at_cleanup >/dev/null; then
-	at_cleanup stop_postfix
+	at_cleanup _pf_stop_all
 fi
 
 # Skip the script unless this machine can run an isolated Postfix.
@@ -225,7 +241,11 @@ _pf_started() {
 
 start_postfix() {
 	_pf_need
-	local d="$T_DIR/postfix" attempt port up master deadline
+	local d="$T_DIR/postfix${POSTFIX_INSTANCE:+-$POSTFIX_INSTANCE}" attempt port up master deadline
+	if [ -n "$_PF_UNSHARE_PID" ] && [ -n "${POSTFIX_INSTANCE:-}" ]; then
+		_PF_EARLIER+=("$_PF_UNSHARE_PID")
+		_PF_UNSHARE_PID=
+	fi
 	[ -n "$_PF_UNSHARE_PID" ] && stop_postfix
 	for attempt in 1 2 3; do
 		rm -rf "$d"

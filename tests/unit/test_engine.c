@@ -90,6 +90,7 @@ struct outcome {
 	int code;
 	char dsn[16];
 	char text[1024], reason[1024], header[1024], canonical[300], domain[300];
+	char policy[300]; /* the recipient policy entry that applied, "" for none */
 	uint32_t ttl;
 	double ms;
 	size_t nmx;
@@ -384,6 +385,7 @@ static void on_result(void *arg, const struct check_result *r)
 	snprintf(o->header, sizeof(o->header), "%s", r->header ? r->header : "");
 	snprintf(o->canonical, sizeof(o->canonical), "%s", r->canonical ? r->canonical : "");
 	snprintf(o->domain, sizeof(o->domain), "%s", r->domain ? r->domain : "");
+	snprintf(o->policy, sizeof(o->policy), "%s", r->policy ? r->policy : "");
 	o->ttl = r->ttl;
 	o->ms = r->ms;
 	o->nmx = r->nmx;
@@ -1609,6 +1611,123 @@ static void test_skip_gates_skip_domains_and_clients(void **state)
 	assert_int_equal(o->verdict, V_NULL_MX);
 }
 
+/* ---- recipient policies (recipient_policies_file) ---- */
+
+/* Swap in a configuration whose recipient_policies_file holds lines; extra is the rest of
+ * the main file. */
+static void reconfigure_policies(const char *lines, const char *extra)
+{
+	char path[] = "/tmp/mxsane-test-rpol-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, lines, strlen(lines)), (ssize_t)strlen(lines));
+	close(fd);
+	reconfigure_text(str("recipient_policies_file = \"%s\";\n%s", path, extra));
+	unlink(path); /* loaded: the configuration holds the table */
+}
+
+static struct outcome *sender_for(const char *domain, const char *rcpt_addr)
+{
+	struct check_request req = sender_req(domain);
+	req.policy_recipient = rcpt_addr;
+	req.policy_recipient_len = rcpt_addr ? strlen(rcpt_addr) : 0;
+	return run(&req);
+}
+
+static void test_recipient_policy_decides_the_senders_verdict(void **state)
+{
+	(void)state;
+	reconfigure_policies("optout.test check_sender=false   # customer wants no sender checks\n"
+	                     ".hosted.test mode=monitor\n",
+	                     "");
+	mx("null.test", 3600, 0, "");
+	/* opted out: skipped without a question, and the line names the entry */
+	struct outcome *o = sender_for("null.test", "<bob@OptOut.test>");
+	assert_int_equal(o->verdict, V_SKIPPED);
+	assert_int_equal(o->action, ACT_ACCEPT);
+	assert_string_equal(o->policy, "optout.test");
+	assert_contains(o->reason, "optout.test");
+	assert_int_equal(fx->queries, 0);
+	/* a recipient without an entry: the main configuration, 550 5.7.27 */
+	o = sender_for("null.test", "<bob@other.test>");
+	assert_int_equal(o->verdict, V_NULL_MX);
+	assert_int_equal(o->action, ACT_REJECT);
+	assert_int_equal(o->code, 550);
+	assert_string_equal(o->dsn, "5.7.27");
+	assert_string_equal(o->policy, "");
+	/* the same verdict for a subdomain in monitor mode: a warning, would reject */
+	o = sender_for("null.test", "<bob@shop.hosted.test>");
+	assert_int_equal(o->verdict, V_NULL_MX);
+	assert_int_equal(o->configured, ACT_REJECT);
+	assert_int_equal(o->action, ACT_WARN);
+	assert_true(o->monitor);
+	assert_int_equal(o->code, 0);
+	assert_string_equal(o->policy, ".hosted.test");
+	/* ".hosted.test" is its subdomains only; no recipient at all: the main configuration */
+	o = sender_for("null.test", "<bob@hosted.test>");
+	assert_int_equal(o->action, ACT_REJECT);
+	o = sender_for("null.test", NULL);
+	assert_int_equal(o->action, ACT_REJECT);
+	assert_string_equal(o->policy, "");
+}
+
+static void test_recipient_policy_most_specific_entry_then_main_config(void **state)
+{
+	(void)state;
+	/* x.example.test has an entry of its own without settings: the main configuration's,
+	 * not its parent's monitor mode */
+	reconfigure_policies(".example.test mode=monitor null_mx=tempfail\n"
+	                     "x.example.test\n"
+	                     "strict.test mx_cname=reject\n",
+	                     "actions = { null_mx = \"reject\"; };\n");
+	mx("y.example.test", 3600, 0, "");
+	mx("x.example.test", 3600, 0, "");
+	struct outcome *o = rcpt("y.example.test");
+	assert_int_equal(o->configured, ACT_TEMPFAIL);
+	assert_int_equal(o->action, ACT_WARN);
+	assert_string_equal(o->policy, ".example.test");
+	assert_contains(o->header, "would tempfail");
+	o = rcpt("x.example.test");
+	assert_int_equal(o->action, ACT_REJECT);
+	assert_int_equal(o->code, 556);
+	assert_false(o->monitor);
+	assert_string_equal(o->policy, "x.example.test");
+	/* a class the main file warns about is refused for one customer */
+	mx("strict.test", 3600, 10, "alias.strict.test");
+	struct entry *en = cname("alias.strict.test", DNS_T_A, 300, "real.strict.test");
+	add_an(en, DNS_T_A, "real.strict.test", 900, 0, GOOD4);
+	o = rcpt("strict.test");
+	assert_int_equal(o->verdict, V_MX_CNAME);
+	assert_int_equal(o->action, ACT_REJECT);
+	assert_int_equal(o->code / 100, 5);
+}
+
+/* The milter's path: a cache miss prepares the request, the engine thread runs it; the
+ * recipient's policy applies on the second pass too. */
+static void test_recipient_policy_applies_to_a_prepared_request(void **state)
+{
+	(void)state;
+	reconfigure_policies(".hosted.test mode=monitor\n", "");
+	mx("null.test", 3600, 0, "");
+	const char *r = "<bob@a.hosted.test>";
+	struct check_request req = sender_req("null.test");
+	req.policy_recipient = r;
+	req.policy_recipient_len = strlen(r);
+	char prepared[DOMAIN_MAX + 1];
+	struct outcome *o = new_outcome();
+	assert_false(engine_check_cached(fx->e, &req, on_result, o, prepared));
+	req.prepared_domain = prepared;
+	o = run(&req);
+	assert_int_equal(o->verdict, V_NULL_MX);
+	assert_int_equal(o->action, ACT_WARN);
+	assert_string_equal(o->policy, ".hosted.test");
+	/* and from the cache, at once */
+	o = new_outcome();
+	req.prepared_domain = NULL;
+	assert_true(engine_check_cached(fx->e, &req, on_result, o, NULL));
+	assert_int_equal(o->action, ACT_WARN);
+}
+
 static void test_invalid_domain_is_skipped(void **state)
 {
 	(void)state;
@@ -2278,6 +2397,9 @@ int main(void)
 	        T(test_skip_gates_null_sender_and_literal),
 	        T(test_skip_gates_skip_domains_and_clients),
 	        T(test_invalid_domain_is_skipped),
+	        T(test_recipient_policy_decides_the_senders_verdict),
+	        T(test_recipient_policy_most_specific_entry_then_main_config),
+	        T(test_recipient_policy_applies_to_a_prepared_request),
 	        T(test_bare_domain_request_is_checked),
 	        T(test_second_check_is_answered_from_the_cache),
 	        T(test_cache_entry_expires_after_its_ttl),

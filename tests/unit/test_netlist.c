@@ -509,7 +509,7 @@ static void test_domlist(void **state)
 
 	assert_true(domlist_add(&l, "example.com"));
 	assert_true(domlist_add(&l, ".example.net"));
-	assert_int_equal(l.n, 2);
+	assert_int_equal(domlist_count(&l), 2);
 
 	/* Exact entry: that name only. */
 	assert_true(domlist_match(&l, "example.com"));
@@ -540,7 +540,7 @@ static void test_domlist(void **state)
 	assert_false(domlist_add(&l, NULL));
 	assert_false(domlist_add(&l, longname));
 	assert_false(domlist_add(NULL, "x.example"));
-	assert_int_equal(l.n, 2);
+	assert_int_equal(domlist_count(&l), 2);
 	free(longname);
 
 	/* The list copies its entries. */
@@ -559,8 +559,8 @@ static void test_domlist(void **state)
 	assert_true(domlist_match(&l, "d49.example"));
 	assert_false(domlist_match(&l, "d50.example"));
 	domlist_free(&l);
-	assert_null(l.v);
-	assert_int_equal(l.n, 0);
+	assert_null(l.t);
+	assert_int_equal(domlist_count(&l), 0);
 	domlist_free(&l);
 }
 
