@@ -167,6 +167,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 struct worker_ctx {
 	struct config *cfg;
 	int metrics_fd;        /* metrics.listen's socket (opened by the supervisor), or -1 */
+	bool metrics_fixed;    /* -m gave it: metrics.listen is not looked at */
 	const char *conf_path; /* NULL: built-in defaults (reload reads the default path) */
 	const char *socket;    /* milter.socket in use, NULL when -p overrides it */
 };
@@ -207,6 +208,11 @@ static int worker_main(void *arg)
 	if (w->metrics_fd >= 0 &&
 	    engine_thread_serve_metrics(b, w->metrics_fd, write_milter_metrics, NULL) < 0) {
 		report("metrics: out of memory");
+		engine_thread_free(b);
+		return EX_OSERR;
+	}
+	if (!w->metrics_fixed && reload_watch_metrics(w->cfg->metrics_listen) < 0) {
+		report("out of memory");
 		engine_thread_free(b);
 		return EX_OSERR;
 	}
@@ -426,6 +432,7 @@ int main(int argc, char **argv)
 		        CONFIG_DEFAULT_PATH);
 	struct worker_ctx w = {.cfg = config_ref(cfg),
 	                       .metrics_fd = mfd,
+	                       .metrics_fixed = o.metrics != NULL,
 	                       .conf_path = conf_path,
 	                       .socket = o.socket ? NULL : spec};
 	struct supervise_ops ops = {.worker = worker_main, .reload = supervisor_reload, .arg = &w};

@@ -119,11 +119,19 @@ assert_eq "the endpoint's own counters: errors answered (404, 405, 400, 431)" 4 
 # ---- reloads: one that takes effect, one refused
 kill -HUP "$PPID_"
 sleep 0.5
+assert_match "policyd: a reload that keeps metrics.listen says nothing of it" '^$' \
+	"$(grep 'metrics.listen changed' "$T_DIR/policyd.log")"
+conf "$T_DIR/p.conf" enforce "inet:127.0.0.1:9"
+kill -HUP "$PPID_"
+sleep 0.5
+assert_match "policyd: a changed metrics.listen is said to need a restart" \
+	"reload: metrics\.listen changed to inet:127\.0\.0\.1:9; metrics stay on inet:127\.0\.0\.1:$MPORT until" \
+	"$(cat "$T_DIR/policyd.log")"
 echo 'mode = "sideways";' >>"$T_DIR/p.conf"
 kill -HUP "$PPID_"
 sleep 0.5
 scrape "$A" "$M"
-assert_eq "reloads ok" 1 "$(metric "$M" mxsane_config_reloads_total 'result="ok"')"
+assert_eq "reloads ok" 2 "$(metric "$M" mxsane_config_reloads_total 'result="ok"')"
 assert_eq "reloads failed" 1 "$(metric "$M" mxsane_config_reloads_total 'result="failed"')"
 stop_pid "$PPID_"
 
@@ -182,10 +190,14 @@ assert_eq "milter decisions: ok sender" 2 \
 assert_eq "milter sessions served" 2 "$(metric "$MM" mxsane_milter_sessions_total '')"
 assert_eq "milter sessions open" 0 "$(metric "$MM" mxsane_milter_sessions '')"
 assert_match "milter build info" 'program="mxsane-milter"' "$(grep '^mxsane_build_info' "$MM")"
+conf "$T_DIR/m.conf" enforce "inet:127.0.0.1:9"
 kill -USR1 "$MILPID"
 sleep 0.5
 scrape "unix:$MSOCK" "$MM"
 assert_eq "milter: a reload counted" 1 "$(metric "$MM" mxsane_config_reloads_total 'result="ok"')"
+assert_match "milter: a changed metrics.listen is said to need a restart" \
+	"reload: metrics\.listen changed to inet:127\.0\.0\.1:9: metrics stay on unix:$MSOCK until restarted" \
+	"$(cat "$T_DIR/milter.log")"
 stop_pid "$MILPID"
 [ ! -e "$MSOCK" ] && ok "the metrics socket is removed at stop" ||
 	not_ok "the metrics socket is removed at stop"
