@@ -52,6 +52,7 @@ struct cache {
 	uint32_t max;
 	struct rrset *head, *tail;
 	uint64_t k0, k1;
+	uint64_t evictions; /* entries dropped to stay within max (not expiry, not clears) */
 };
 
 /* ---- SipHash-1-3 (Aumasson, Bernstein), 64-bit output ---- */
@@ -463,6 +464,7 @@ static void evict_to(struct cache *c, size_t limit)
 			continue;
 		}
 		drop(c, s);
+		c->evictions++;
 	}
 }
 
@@ -545,6 +547,11 @@ void cache_put(struct cache *c, struct rrset *s, uint64_t now)
 size_t cache_entries(const struct cache *c)
 {
 	return c->count;
+}
+
+uint64_t cache_evictions(const struct cache *c)
+{
+	return c->evictions;
 }
 
 size_t cache_bytes(const struct cache *c)

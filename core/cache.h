@@ -100,6 +100,8 @@ struct rrset *cache_get(struct cache *c, const char *name, uint16_t qtype, uint6
 void cache_put(struct cache *c, struct rrset *s, uint64_t now);
 
 size_t cache_entries(const struct cache *c);
+/* Entries evicted so far to stay within max_entries (expired or cleared ones not counted). */
+uint64_t cache_evictions(const struct cache *c);
 size_t cache_bytes(const struct cache *c); /* sum of rrset_size of stored entries */
 void cache_clear(struct cache *c);
 void cache_forget_judgments(struct cache *c); /* accepts NULL */

@@ -479,6 +479,8 @@ void check_free(struct check *c)
 	config_unref(c->cfg);
 	arena_free(&c->ar);
 	struct engine *e = c->e;
+	if (c->waiting)
+		e->m.checks_waiting--;
 	if (e->nspare < sizeof(e->spare) / sizeof(e->spare[0]))
 		e->spare[e->nspare++] = c;
 	else
@@ -578,6 +580,9 @@ struct check *check_start(struct engine *e, const struct check_request *req, che
 		if (!c->timer) {
 			c->ev.chain_fail = "out of memory";
 			check_finish(c);
+		} else {
+			c->waiting = true;
+			e->m.checks_waiting++;
 		}
 	}
 	if (leave(c))

@@ -366,6 +366,17 @@ static bool load_policy(struct loader *ld, const config_setting_t *root, struct 
 	return netlist_index(&c->policy_allow_clients) || conf_fail_oom(ld);
 }
 
+static bool load_metrics(struct loader *ld, const config_setting_t *root, struct config *c)
+{
+	static const char *const known[] = {"listen", NULL};
+	const config_setting_t *g;
+
+	if (!conf_get_group(ld, root, "metrics", known, &g))
+		return false;
+	return !g || conf_get_socket(ld, g, "listen", &c->metrics_listen, conf_metrics_listen_valid,
+	                             "inet:IP:PORT, inet:[IPv6]:PORT or unix:/path");
+}
+
 static bool load_resilience(struct loader *ld, const config_setting_t *root, struct config *c)
 {
 	static const char *const known[] = {"on_dns_outage", "outage_ratio", "outage_window", NULL};
@@ -423,19 +434,11 @@ static bool load_rpolicies(struct loader *ld, const config_setting_t *root, stru
 
 static bool load_root(struct loader *ld, const config_setting_t *root, struct config *c)
 {
-	static const char *const known[] = {"resolver",
-	                                    "cache",
-	                                    "checks",
-	                                    "actions",
-	                                    "bogus_networks",
-	                                    "skip",
-	                                    "mode",
-	                                    "log",
-	                                    "milter",
-	                                    "policy",
-	                                    "resilience",
-	                                    "recipient_policies_file",
-	                                    NULL};
+	static const char *const known[] = {
+	        "resolver",       "cache",  "checks",     "actions",
+	        "bogus_networks", "skip",   "mode",       "log",
+	        "milter",         "policy", "resilience", "recipient_policies_file",
+	        "metrics",        NULL};
 	int mode = c->mode;
 
 	if (!conf_check_members(ld, root, known))
@@ -443,7 +446,8 @@ static bool load_root(struct loader *ld, const config_setting_t *root, struct co
 	if (!load_resolver(ld, root, c) || !load_cache(ld, root, c) || !load_checks(ld, root, c) ||
 	    !load_actions(ld, root, c) || !load_bogus(ld, root, c) || !load_skip(ld, root, c) ||
 	    !conf_get_choice(ld, root, "mode", mode_choices, &mode) || !load_log(ld, root, c) ||
-	    !load_milter(ld, root, c) || !load_policy(ld, root, c) || !load_resilience(ld, root, c))
+	    !load_milter(ld, root, c) || !load_policy(ld, root, c) ||
+	    !load_resilience(ld, root, c) || !load_metrics(ld, root, c))
 		return false;
 	c->mode = (enum mode)mode;
 	return load_rpolicies(ld, root, c);
@@ -473,6 +477,7 @@ static void config_free(struct config *c)
 	rpolicies_free(c->rpolicies);
 	free(c->milter_socket);
 	free(c->policy_listen);
+	free(c->metrics_listen);
 	free(c);
 }
 

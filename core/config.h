@@ -79,6 +79,8 @@ struct config {
 	bool policy_allow_set;
 	struct netlist policy_allow_clients; /* indexed */
 	char *policy_allow_clients_file;
+	/* metrics = { listen = "inet:127.0.0.1:9325"; }; NULL (the default): no metrics */
+	char *metrics_listen;
 
 	/* resilience = { on_dns_outage = "tempfail" | "accept"; outage_ratio = 0.5;
 	 *                outage_window = 100; } ; */

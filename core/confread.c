@@ -461,6 +461,13 @@ bool conf_policy_listen_valid(const char *s)
 	       sock_host_valid(rest, (size_t)(colon - rest), false);
 }
 
+/* metrics.listen: unix:/path, inet:IP:PORT or inet:[IPv6]:PORT ("inet:" required). */
+bool conf_metrics_listen_valid(const char *s)
+{
+	return (strncmp(s, "inet:", 5) == 0 || strncmp(s, "unix:", 5) == 0) &&
+	       conf_policy_listen_valid(s);
+}
+
 /* A string setting checked by valid(); `expect` describes the accepted forms. */
 bool conf_get_socket(struct loader *ld, const config_setting_t *g, const char *key, char **out,
                      bool (*valid)(const char *), const char *expect)

@@ -59,6 +59,7 @@ bool conf_get_list(struct loader *ld, const config_setting_t *g, const char *key
 bool conf_server_valid(const char *s);
 bool conf_milter_socket_valid(const char *s);
 bool conf_policy_listen_valid(const char *s);
+bool conf_metrics_listen_valid(const char *s);
 bool conf_get_socket(struct loader *ld, const config_setting_t *g, const char *key, char **out,
                      bool (*valid)(const char *), const char *expect);
 

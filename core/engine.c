@@ -103,6 +103,7 @@ static struct engine *engine_create(struct evloop *loop, struct config *cfg,
 		                      errlen);
 		if (!e->res)
 			goto fail;
+		resolver_count_truncated(e->res, e->m.truncated);
 		e->dns = (struct engine_dns){resolver_ask, e};
 		start_probe(e);
 	}
@@ -160,6 +161,7 @@ int engine_reconfigure(struct engine *e, struct config *cfg, char *err, size_t e
 		                                   cfg->timeout_ms, err, errlen);
 		if (!nr)
 			return -1;
+		resolver_count_truncated(nr, e->m.truncated);
 		size_t slot = 0, n = sizeof(e->retired) / sizeof(e->retired[0]);
 		while (slot < n && e->retired[slot])
 			slot++;

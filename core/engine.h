@@ -169,6 +169,13 @@ bool engine_check_cached(struct engine *e, const struct check_request *req, chec
 void engine_cancel(struct engine *e, struct check *c);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *st);
+/* Append the engine's metrics to x in the Prometheus text format (metrics.h):
+ * mxsane_decisions_total, mxsane_decision_duration_seconds, mxsane_cache_*,
+ * mxsane_dns_queries_total, mxsane_dns_truncated_total, mxsane_dns_round_trip_seconds,
+ * mxsane_checks_in_flight, mxsane_dns_queries_in_flight, mxsane_outage_*.
+ * Same thread rules as engine_check_cached. */
+struct expo;
+void engine_write_metrics(const struct engine *e, struct expo *x);
 /* At start and at each reconfiguration the engine asks each resolver server whether it
  * recurses, and logs a warning for each that does not (or does not answer).  True while
  * those answers are awaited (mxsane-check waits for them before it exits). */

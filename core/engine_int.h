@@ -13,7 +13,9 @@
 #include "dnsmsg.h"
 #include "engine.h"
 #include "evidence.h"
+#include "metrics.h"
 #include "outage.h"
+#include "resolver.h"
 
 /* MX hosts whose lookups run at once, most preferred first; the next starts when one ends.
  * Every host of the set is looked at (within the check's deadline): the window only bounds
@@ -37,6 +39,7 @@ struct inflight {
 	struct inflight *hnext;
 	struct engine *e;
 	struct waiter *waiters;
+	uint64_t sent; /* evloop time the query was asked (round-trip histogram) */
 	uint16_t qtype;
 	uint32_t hash;
 	char name[DOMAIN_MAX + 2];
@@ -61,6 +64,7 @@ struct check {
 	bool cache_only;  /* engine_check_cached: never ask DNS ... */
 	bool would_block; /* ... and it would have had to: ended without a result */
 	unsigned hits;    /* record sets taken from the cache (stats, counted at the end) */
+	bool waiting;     /* counted in the engine's checks_waiting */
 
 	char domain[DOMAIN_MAX + 1];
 	char cur[DOMAIN_MAX + 2]; /* MX chain: name asked now */
@@ -89,6 +93,34 @@ struct check {
 	_Alignas(16) unsigned char arena_mem[2048];
 };
 
+/* What a DNS query came to, as the metrics count it (engine_metrics.c names them). */
+enum dns_outcome {
+	DNSO_NOERROR = 0, /* an answer, a proved empty answer excepted (also a referral) */
+	DNSO_NXDOMAIN,
+	DNSO_NODATA,
+	DNSO_SERVFAIL, /* also: every server answered SERVFAIL or REFUSED, or was unreachable
+	                * (c-ares 1.18 reports these alike) */
+	DNSO_REFUSED,
+	DNSO_TIMEOUT,
+	DNSO_MALFORMED,
+	DNSO_ERROR, /* local: out of memory or of descriptors, shutting down */
+	DNSO__COUNT
+};
+
+/* The engine's metrics: plain counters, written only in the engine's thread (or under the
+ * lock a front-end holds for engine_check_cached), read at scrape time in the same way. */
+struct engine_counters {
+	/* [verdict][action done][role][what monitor mode or the outage guard softened:
+	 * 0 nothing, else 1 + the configured action] */
+	uint64_t decisions[V__COUNT][ACT__COUNT][2][ACT__COUNT + 1];
+	struct hist duration;
+	uint64_t cache_misses;
+	uint64_t dns[RESOLVER_QTYPES][DNSO__COUNT];
+	uint64_t truncated[RESOLVER_QTYPES]; /* counted by the resolvers */
+	struct hist dns_rtt;
+	size_t checks_waiting; /* checks waiting for DNS now */
+};
+
 struct engine {
 	struct evloop *loop;
 	struct config *cfg;
@@ -113,6 +145,7 @@ struct engine {
 	size_t nspare;
 	/* DNS outage guard */
 	struct outage_guard guard;
+	struct engine_counters m;
 };
 
 /* Copy a NUL-terminated name into a fixed buffer, cut to fit (snprintf "%s" without the

@@ -29,6 +29,25 @@ static uint32_t clamp_ttl(const struct config *cfg, uint32_t ttl)
 	return ttl;
 }
 
+/* The outcome of a query whose reply came back (metrics). */
+static enum dns_outcome outcome_of(const struct dns_reply *rep)
+{
+	switch (rep->status) {
+	case DNSR_OK:
+	case DNSR_CNAME: return DNSO_NOERROR;
+	case DNSR_NODATA: return DNSO_NODATA;
+	case DNSR_NXDOMAIN: return DNSO_NXDOMAIN;
+	case DNSR_MALFORMED: return DNSO_MALFORMED;
+	case DNSR_TEMPFAIL: break;
+	}
+	switch (rep->rcode) { /* an answer that proves nothing: by its code */
+	case 0: return DNSO_NOERROR;
+	case 3: return DNSO_NXDOMAIN;
+	case 5: return DNSO_REFUSED;
+	default: return DNSO_SERVFAIL;
+	}
+}
+
 static void waiter_unlink_check(struct waiter *w)
 {
 	struct check *c = w->chk;
@@ -61,8 +80,10 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 		*pp = fl->hnext;
 	e->ninflight--;
 
+	enum dns_outcome oc;
 	if (abuf) {
 		dns_parse_reply(abuf, alen, fl->name, fl->qtype, &rep);
+		oc = outcome_of(&rep);
 		uint32_t ttl;
 		switch (rep.status) {
 		case DNSR_OK:
@@ -75,6 +96,11 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 		dns_reply_clear(&rep);
 	} else {
 		char why[96];
+		oc = status == ARES_ETIMEOUT                                   ? DNSO_TIMEOUT
+		     : status == ARES_ECONNREFUSED || status == ARES_ESERVFAIL ? DNSO_SERVFAIL
+		     : status == ARES_EREFUSED || status == ARES_ENOTIMP       ? DNSO_REFUSED
+		     : status == ARES_EBADRESP || status == ARES_EFORMERR      ? DNSO_MALFORMED
+		                                                               : DNSO_ERROR;
 		if (status == ARES_ETIMEOUT)
 			snprintf(why, sizeof(why), "no answer from the DNS server (timeout)");
 		else if (status == RESOLVER_ENOFD)
@@ -93,6 +119,9 @@ static void on_dns(void *arg, int status, const uint8_t *abuf, size_t alen)
 	}
 	if (rs)
 		cache_put(e->cache, rs, now);
+	e->m.dns[resolver_qtype_index(fl->qtype)][oc]++;
+	if (status != ARES_EDESTRUCTION)
+		hist_observe_ms(&e->m.dns_rtt, now - fl->sent);
 
 	struct waiter *w = fl->waiters, *next;
 	fl->waiters = NULL;
@@ -128,12 +157,14 @@ void inflight_lookup(struct check *c, int tidx, int fam, const char *name, uint1
 		return;
 	}
 	if (c->cache_only) {
+		/* not a miss yet: engine_check() asks again, and counts it then */
 		/* the answer needs DNS: end here, silently; the caller asks again the usual way */
 		c->would_block = true;
 		c->finished = true;
 		check_detach(c);
 		return;
 	}
+	e->m.cache_misses++;
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
 		check_deliver(c, tidx, fam, NULL, false);
@@ -155,6 +186,7 @@ void inflight_lookup(struct check *c, int tidx, int fam, const char *name, uint1
 		fl->e = e;
 		fl->qtype = qtype;
 		fl->hash = h;
+		fl->sent = evloop_now(e->loop);
 		copy_name(fl->name, sizeof(fl->name), name);
 		fl->hnext = e->fl[h % INFLIGHT_BKTS];
 		e->fl[h % INFLIGHT_BKTS] = fl;

@@ -50,7 +50,8 @@ struct resolver {
 	struct ev_timer *timer;
 	size_t pending; /* callbacks still owed to callers */
 	uint64_t sent;
-	unsigned depth; /* inside ares_process_fd: no channel may be destroyed */
+	uint64_t *truncated; /* resolver_count_truncated, or NULL */
+	unsigned depth;      /* inside ares_process_fd: no channel may be destroyed */
 	bool in_free;
 };
 
@@ -328,8 +329,10 @@ static void on_udp_answer(void *arg, int status, int timeouts, unsigned char *ab
 	/* Truncated: the TC bit, or a reply c-ares cut to 512 bytes (IGNTC keeps only that much
 	 * of an oversized UDP reply).  Asked again over TCP; when no TCP channel can be had, the
 	 * truncated reply goes to the caller, who sees a temporary failure in it. */
-	if (abuf && alen >= 12 && ((abuf[2] & 0x02) || alen >= DNS_UDP_MAX) && !r->in_free &&
-	    (tc = tcp_channel(r)) != NULL) {
+	bool trunc = abuf && alen >= 12 && ((abuf[2] & 0x02) || alen >= DNS_UDP_MAX);
+	if (trunc && r->truncated)
+		r->truncated[resolver_qtype_index(q->qtype)]++;
+	if (trunc && !r->in_free && (tc = tcp_channel(r)) != NULL) {
 		q->c = tc;
 		tc->pending++;
 		r->sent++;
@@ -364,6 +367,11 @@ void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolv
 size_t resolver_pending(const struct resolver *r)
 {
 	return r->pending;
+}
+
+void resolver_count_truncated(struct resolver *r, uint64_t *counters)
+{
+	r->truncated = counters;
 }
 
 uint64_t resolver_sent(const struct resolver *r)

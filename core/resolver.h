@@ -48,6 +48,17 @@ void resolver_query(struct resolver *r, const char *name, uint16_t qtype, resolv
                     void *arg);
 
 size_t resolver_pending(const struct resolver *r);
+
+/* Query types as the metrics tell them apart: A, AAAA, MX, anything else. */
+#define RESOLVER_QTYPES 4
+static inline unsigned resolver_qtype_index(uint16_t qtype)
+{
+	return qtype == 1 ? 0 : qtype == 28 ? 1 : qtype == 15 ? 2 : 3;
+}
+/* Count each UDP answer that came back truncated (and was asked again over TCP, or handed
+ * over as it is) in counters[resolver_qtype_index(qtype)]; the array must outlive r.
+ * NULL: not counted (the default). */
+void resolver_count_truncated(struct resolver *r, uint64_t *counters);
 /* Queries sent so far, a truncated one asked again over TCP counting twice (for statistics
  * and benchmarks). */
 uint64_t resolver_sent(const struct resolver *r);

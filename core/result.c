@@ -80,7 +80,11 @@ void result_emit(struct check *c, enum verdict v, const char *detail, const char
 	}
 	r.ttl = v == V_DNS_ERROR ? cfg->cache_error_ttl : (c->any_rrset ? c->ttl : 0);
 	r.cached = c->any_rrset && c->all_cached;
-	r.ms = (double)(evloop_now(e->loop) - c->start);
+	uint64_t took = evloop_now(e->loop) - c->start;
+	r.ms = (double)took;
+	e->m.decisions[v][r.action][c->role == ROLE_RECIPIENT]
+	              [r.monitor || r.outage ? 1 + r.configured_action : 0]++;
+	hist_observe_ms(&e->m.duration, took);
 	r.implicit_mx = c->ev.implicit;
 	r.canonical = strcmp(c->cur, c->domain) != 0 && c->cur[0] ? c->cur : NULL;
 

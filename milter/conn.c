@@ -3,12 +3,27 @@
  */
 #include "conn.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Sessions for the metrics: libmilter's threads count, the engine thread reads. */
+static atomic_uint_fast64_t g_sessions_total, g_sessions_open;
+
 struct conn *conn_new(void)
 {
-	return calloc(1, sizeof(struct conn));
+	struct conn *c = calloc(1, sizeof(struct conn));
+	if (c) {
+		atomic_fetch_add_explicit(&g_sessions_total, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&g_sessions_open, 1, memory_order_relaxed);
+	}
+	return c;
+}
+
+void conn_sessions(uint64_t *open, uint64_t *total)
+{
+	*open = atomic_load_explicit(&g_sessions_open, memory_order_relaxed);
+	*total = atomic_load_explicit(&g_sessions_total, memory_order_relaxed);
 }
 
 void conn_reset_message(struct conn *c)
@@ -32,6 +47,7 @@ void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	atomic_fetch_sub_explicit(&g_sessions_open, 1, memory_order_relaxed);
 	conn_reset_message(c);
 	free(c->client_addr);
 	free(c->client_name);

@@ -45,6 +45,8 @@ struct conn {
 
 struct conn *conn_new(void);    /* NULL on out of memory */
 void conn_free(struct conn *c); /* accepts NULL */
+/* Sessions (connection states) open now and made so far; any thread. */
+void conn_sessions(uint64_t *open, uint64_t *total);
 void conn_reset_message(struct conn *c);
 
 /* Replace *field with a copy of value (cut at CONN_FIELD_MAX; NULL clears).  false on out

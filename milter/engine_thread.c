@@ -14,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "engine.h"
 #include "evloop.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "text.h"
 
 struct job {
@@ -53,6 +56,11 @@ struct engine_thread {
 	struct evloop *loop;
 	struct engine *engine;
 	struct job *inengine;
+	struct httpd *httpd; /* GET /metrics on this loop, or NULL */
+	void (*metrics_extra)(void *arg, struct expo *x);
+	void *metrics_arg;
+
+	struct metrics_reloads reloads; /* any thread */
 };
 
 /* ---------------------------------------------------------------- answers */
@@ -236,7 +244,9 @@ static void apply_config(struct engine_thread *b, struct config *cfg)
 	if (engine_reconfigure(b->engine, cfg, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "reload of %s failed, keeping the old configuration: %s",
 		        cfg->path ? cfg->path : "(built-in defaults)", err);
+		metrics_reload_record(&b->reloads, false, (int64_t)time(NULL));
 	} else {
+		metrics_reload_record(&b->reloads, true, (int64_t)time(NULL));
 		log_set_format(cfg->log_format);
 		pthread_mutex_lock(&b->mu);
 		b->budget_ms = cfg->timeout_ms;
@@ -288,6 +298,8 @@ static void engine_shutdown(struct engine_thread *b)
 		next = q->next;
 		job_fail(q, "temporary local problem (shutting down), try again later");
 	}
+	httpd_free(b->httpd);
+	b->httpd = NULL;
 	/* Completes every pending check (dns_error) through on_result. */
 	engine_free(b->engine);
 	b->engine = NULL;
@@ -417,6 +429,7 @@ struct engine_thread *engine_thread_new(struct config *cfg, char *err, size_t er
 	}
 	b->budget_ms = cfg->timeout_ms;
 	b->sender_at_rcpt = cfg->rpolicies != NULL;
+	atomic_store(&b->reloads.last_ok_unix, (int64_t)time(NULL)); /* loaded for this engine */
 	b->loop = evloop_new();
 	if (!b->loop) {
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
@@ -445,6 +458,33 @@ int engine_thread_start(struct engine_thread *b, char *err, size_t errlen)
 	b->started = true;
 	pthread_mutex_unlock(&b->mu);
 	return 0;
+}
+
+/* GET /metrics, in the engine thread with the engine's lock held (as every callback of its
+ * loop): the engine's counters are read as the fast path writes them, under that lock. */
+static void render_metrics(void *arg, struct expo *x)
+{
+	struct engine_thread *b = arg;
+	engine_write_metrics(b->engine, x);
+	if (b->metrics_extra)
+		b->metrics_extra(b->metrics_arg, x);
+	metrics_write_reloads(x, &b->reloads);
+	httpd_write_metrics(b->httpd, x);
+	metrics_write_build_info(x, "mxsane-milter");
+}
+
+int engine_thread_serve_metrics(struct engine_thread *b, int lfd,
+                                void (*extra)(void *arg, struct expo *x), void *arg)
+{
+	b->metrics_extra = extra;
+	b->metrics_arg = arg;
+	b->httpd = httpd_new(b->loop, lfd, render_metrics, b);
+	return b->httpd ? 0 : -1;
+}
+
+struct metrics_reloads *engine_thread_reloads(struct engine_thread *b)
+{
+	return &b->reloads;
 }
 
 unsigned engine_thread_budget_ms(struct engine_thread *b)

@@ -67,6 +67,19 @@ struct engine_thread *engine_thread_new(struct config *cfg, char *err, size_t er
  * the caller's signal mask).  0, or -1 with err. */
 int engine_thread_start(struct engine_thread *t, char *err, size_t errlen);
 
+/*
+ * Serve GET /metrics (httpd.h) on the listening descriptor lfd (it stays the caller's) from
+ * the engine thread's loop: the engine's metrics, then extra(arg, x) (in the engine thread,
+ * may be NULL), the reloads, the endpoint's own and build information.  Call between
+ * engine_thread_new and engine_thread_start.  0, or -1 (out of memory).
+ */
+struct expo;
+int engine_thread_serve_metrics(struct engine_thread *t, int lfd,
+                                void (*extra)(void *arg, struct expo *x), void *arg);
+/* The reload counters the metrics show (engine_thread_reconfigure's outcome is counted
+ * here; a caller counts the files it refused itself). */
+struct metrics_reloads *engine_thread_reloads(struct engine_thread *t);
+
 /* resolver.timeout_ms of the configuration in use: a caller waits that long plus a margin. */
 unsigned engine_thread_budget_ms(struct engine_thread *t);
 

@@ -35,11 +35,14 @@
 #include "engine_thread.h"
 #include "callbacks.h"
 #include "config.h"
+#include "confread.h"
 #include "daemon.h"
 #include "gate.h"
+#include "httpd.h"
 #include "log.h"
 #include "reload.h"
 #include "resolver.h"
+#include "conn.h"
 #include "socket.h"
 #include "supervise.h"
 
@@ -47,7 +50,7 @@
 #define MILTER_THREAD_STACK (512u * 1024u)
 
 struct opts {
-	const char *conf, *socket, *user, *pidfile;
+	const char *conf, *socket, *user, *pidfile, *metrics;
 	bool foreground, check, version, debug;
 };
 
@@ -58,12 +61,14 @@ static bool g_foreground;
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: mxsane-milter [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-u USER[:GROUP]]\n"
-	        "                     [-P PIDFILE] [-d]\n"
+	        "usage: mxsane-milter [-c FILE] [-p SOCKET] [-m LISTEN] [-f] [-n] [-V]\n"
+	        "                     [-u USER[:GROUP]] [-P PIDFILE] [-d]\n"
 	        "  -c FILE     configuration file (default %s; built-in defaults if it does\n"
 	        "              not exist)\n"
 	        "  -p SOCKET   listen on SOCKET instead of milter.socket: unix:/path,\n"
 	        "              inet:PORT@HOST or inet6:PORT@HOST\n"
+	        "  -m LISTEN   serve GET /metrics here instead of metrics.listen:\n"
+	        "              inet:127.0.0.1:9325, inet:[::1]:9325 or unix:/path\n"
 	        "  -f          stay in the foreground and log to stderr\n"
 	        "  -n          check the configuration and exit (0 valid, 78 invalid)\n"
 	        "  -V          print the version and exit\n"
@@ -124,10 +129,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, 'V'},
 	                                         {NULL, 0, NULL, 0}};
-	while ((ch = getopt_long(argc, argv, "c:p:fnVu:P:dh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:p:m:fnVu:P:dh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->conf = optarg; break;
 		case 'p': o->socket = optarg; break;
+		case 'm': o->metrics = optarg; break;
 		case 'f': o->foreground = true; break;
 		case 'n': o->check = true; break;
 		case 'V': o->version = true; break;
@@ -143,6 +149,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		usage(stderr);
 		return -1;
 	}
+	if (o->metrics && !conf_metrics_listen_valid(o->metrics)) {
+		fprintf(stderr,
+		        "mxsane-milter: -m %s: expected inet:IP:PORT, inet:[IPv6]:PORT or "
+		        "unix:/path\n",
+		        o->metrics);
+		return -1;
+	}
 	if (o->socket && !o->socket[0]) {
 		fprintf(stderr, "mxsane-milter: -p needs a socket\n");
 		return -1;
@@ -153,9 +166,29 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 /* What a worker process needs; cfg is the supervisor's current configuration. */
 struct worker_ctx {
 	struct config *cfg;
+	int metrics_fd;        /* metrics.listen's socket (opened by the supervisor), or -1 */
+	bool metrics_fixed;    /* -m gave it: metrics.listen is not looked at */
 	const char *conf_path; /* NULL: built-in defaults (reload reads the default path) */
 	const char *socket;    /* milter.socket in use, NULL when -p overrides it */
 };
+
+/* The milter's part of GET /metrics (engine_thread_serve_metrics), in the engine thread. */
+static void write_milter_metrics(void *arg, struct expo *x)
+{
+	uint64_t open, total;
+	(void)arg;
+	conn_sessions(&open, &total);
+	expo_family(x, "mxsane_milter_sessions", "gauge",
+	            "MTA connections (milter sessions) open now in this worker.");
+	expo_u64(x, "mxsane_milter_sessions", "", open);
+	expo_family(x, "mxsane_milter_sessions_total", "counter",
+	            "MTA connections (milter sessions) this worker served.");
+	expo_u64(x, "mxsane_milter_sessions_total", "", total);
+	expo_family(x, "mxsane_milter_sessions_refused_total", "counter",
+	            "MTA connections closed at once: no descriptor left under the open file "
+	            "limit's reserve for DNS.");
+	expo_u64(x, "mxsane_milter_sessions_refused_total", "", gate_refused());
+}
 
 /* The milter proper, in a worker process (supervise.h): the engine, its thread, the
  * SIGUSR1 thread and smfi_main() on the socket the supervisor opened.  Exit status. */
@@ -172,6 +205,17 @@ static int worker_main(void *arg)
 		return EX_CONFIG;
 	}
 	callbacks_desc(b); /* registered by the supervisor; this points the callbacks at b */
+	if (w->metrics_fd >= 0 &&
+	    engine_thread_serve_metrics(b, w->metrics_fd, write_milter_metrics, NULL) < 0) {
+		report("metrics: out of memory");
+		engine_thread_free(b);
+		return EX_OSERR;
+	}
+	if (!w->metrics_fixed && reload_watch_metrics(w->cfg->metrics_listen) < 0) {
+		report("out of memory");
+		engine_thread_free(b);
+		return EX_OSERR;
+	}
 	if (engine_thread_start(b, err, sizeof(err)) < 0 ||
 	    reload_start(b, w->conf_path, w->socket, err, sizeof(err)) < 0) {
 		report("%s", err);
@@ -231,6 +275,8 @@ int main(int argc, char **argv)
 	uid_t uid = 0;
 	gid_t gid = 0;
 	int rc = EX_OK;
+	struct httpd_addr ma;
+	int mfd = -1;
 
 	if (parse_opts(argc, argv, &o) < 0)
 		return EX_USAGE;
@@ -335,6 +381,17 @@ int main(int argc, char **argv)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
+	const char *mspec = o.metrics ? o.metrics : cfg->metrics_listen;
+	if (mspec) {
+		bool own = o.user && geteuid() == 0;
+		mfd = httpd_listen(mspec, own ? uid : (uid_t)-1, own ? gid : (gid_t)-1, &ma, err,
+		                   sizeof(err));
+		if (mfd < 0) {
+			report("%s", err);
+			rc = EX_UNAVAILABLE;
+			goto out;
+		}
+	}
 	/* Whoever can connect to the socket speaks to libmilter, which trusts its peer: one
 	 * malformed macro packet kills a worker and the sessions on it (docs/robustness.md). */
 	if (milter_socket_exposed(spec))
@@ -364,16 +421,20 @@ int main(int argc, char **argv)
 		pid_written = true;
 	}
 	log_msg(LOG_INFO,
-	        "mxsane-milter %s listening on %s, mode %s, configuration %s, timeout %u s, "
-	        "open file limit %llu (MTA connections refused from descriptor %u on)",
+	        "mxsane-milter %s listening on %s, mode %s, configuration %s, metrics %s, "
+	        "timeout %u s, open file limit %llu (MTA connections refused from descriptor %u "
+	        "on)",
 	        MXSANE_VERSION, spec, cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
-	        defaults ? "built-in defaults" : conf_path, cfg->milter_timeout,
-	        (unsigned long long)nofile, gate_ceiling());
+	        defaults ? "built-in defaults" : conf_path, mfd >= 0 ? ma.text : "off",
+	        cfg->milter_timeout, (unsigned long long)nofile, gate_ceiling());
 	if (defaults)
 		log_msg(LOG_WARNING, "WARNING: %s does not exist: running with built-in defaults",
 		        CONFIG_DEFAULT_PATH);
-	struct worker_ctx w = {
-	        .cfg = config_ref(cfg), .conf_path = conf_path, .socket = o.socket ? NULL : spec};
+	struct worker_ctx w = {.cfg = config_ref(cfg),
+	                       .metrics_fd = mfd,
+	                       .metrics_fixed = o.metrics != NULL,
+	                       .conf_path = conf_path,
+	                       .socket = o.socket ? NULL : spec};
 	struct supervise_ops ops = {.worker = worker_main, .reload = supervisor_reload, .arg = &w};
 	rc = supervise(&ops);
 	config_unref(w.cfg);
@@ -382,6 +443,10 @@ int main(int argc, char **argv)
 out:
 	config_unref(cfg);
 	milter_socket_cleanup();
+	if (mfd >= 0) {
+		httpd_listen_cleanup(&ma);
+		close(mfd);
+	}
 	if (pid_written)
 		daemon_remove_pidfile(pidfile);
 	if (rc == EX_OK)

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "engine_thread.h"
 #include "config.h"
 #include "daemon.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics.h"
 
 static pthread_t g_thread;
 static bool g_started;
@@ -24,6 +26,9 @@ static atomic_bool g_stop;
 static struct engine_thread *g_et;
 static char *g_path;   /* explicit -c FILE, or NULL */
 static char *g_socket; /* socket in use */
+/* metrics.listen of the configuration the worker started with ("" when not set), or NULL
+ * when -m overrides it: a change needs a restart, and a reload says so */
+static char *g_metrics;
 
 void reload_signals(sigset_t *set)
 {
@@ -55,6 +60,7 @@ static void reload(void)
 	if (!cfg) {
 		log_msg(missing ? LOG_WARNING : LOG_ERR,
 		        "reload: %s: keeping the configuration in use", err);
+		metrics_reload_record(engine_thread_reloads(g_et), false, (int64_t)time(NULL));
 		return;
 	}
 	if (cfg->milter_socket && g_socket && strcmp(cfg->milter_socket, g_socket) != 0)
@@ -62,6 +68,11 @@ static void reload(void)
 		        "reload: milter.socket changed to %s: still listening on %s until "
 		        "restarted",
 		        cfg->milter_socket, g_socket);
+	if (g_metrics && strcmp(cfg->metrics_listen ? cfg->metrics_listen : "", g_metrics) != 0)
+		log_msg(LOG_WARNING,
+		        "reload: metrics.listen changed to %s: metrics stay %s%s until restarted",
+		        cfg->metrics_listen ? cfg->metrics_listen : "(none)",
+		        g_metrics[0] ? "on " : "off", g_metrics);
 	log_msg(LOG_INFO, "reload: %s is valid, switching to it", path);
 	gate_set_reserve(daemon_fd_reserve(cfg->nservers)); /* the servers may have changed */
 	engine_thread_reconfigure(g_et, cfg);
@@ -115,5 +126,13 @@ void reload_stop(void)
 	}
 	free(g_path);
 	free(g_socket);
-	g_path = g_socket = NULL;
+	free(g_metrics);
+	g_path = g_socket = g_metrics = NULL;
+}
+
+int reload_watch_metrics(const char *listen)
+{
+	free(g_metrics);
+	g_metrics = strdup(listen ? listen : "");
+	return g_metrics ? 0 : -1;
 }

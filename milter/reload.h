@@ -33,6 +33,11 @@ void reload_signals(sigset_t *set);
  * 0, or -1 with err. */
 int reload_start(struct engine_thread *b, const char *path, const char *socket, char *err,
                  size_t errlen);
+/* Before reload_start: metrics.listen of the configuration in use (NULL: not set), so that
+ * a reload that changes it says it needs a restart.  Not called (-m overrides the key):
+ * nothing is said.  0, or -1 on out of memory. */
+int reload_watch_metrics(const char *listen);
+
 /* Stop and join the thread (no-op if not started). */
 void reload_stop(void);
 

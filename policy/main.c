@@ -21,12 +21,15 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "confread.h"
 #include "daemon.h"
 #include "engine.h"
 #include "evloop.h"
+#include "httpd.h"
 #include "listen.h"
 #include "log.h"
 #include "resolver.h"
@@ -35,11 +38,12 @@
 #define PROG "mxsane-policyd"
 
 struct app {
-	const char *conf_arg;   /* -c */
-	const char *conf_path;  /* file the configuration came from, NULL: built-in defaults */
-	const char *listen_arg; /* -l */
-	const char *user;       /* -u */
-	const char *pidfile;    /* -P */
+	const char *conf_arg;    /* -c */
+	const char *conf_path;   /* file the configuration came from, NULL: built-in defaults */
+	const char *listen_arg;  /* -l */
+	const char *metrics_arg; /* -m */
+	const char *user;        /* -u */
+	const char *pidfile;     /* -P */
 	bool foreground, check_only, stdio, debug;
 
 	struct config *cfg;
@@ -53,17 +57,25 @@ struct app {
 	bool pid_written;
 	rlim_t nofile;     /* open file limit (soft) */
 	unsigned base_fds; /* descriptors open before the first client */
+
+	/* metrics.listen (GET /metrics on the same loop), or mfd -1 */
+	struct httpd_addr ma;
+	int mfd;
+	struct httpd *httpd;
+	struct metrics_reloads reloads;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: " PROG
-	        " [-c FILE] [-l LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]] [-P PIDFILE]\n"
-	        "                      [-s] [-d]\n"
+	        " [-c FILE] [-l LISTEN] [-m LISTEN] [-f] [-n] [-V] [-u USER[:GROUP]]\n"
+	        "                      [-P PIDFILE] [-s] [-d]\n"
 	        "  -c FILE    configuration file (default %s, built-in defaults if it is absent)\n"
 	        "  -l LISTEN  listen here instead of policy.listen: inet:127.0.0.1:10045,\n"
 	        "             inet:[::1]:10045 or unix:/path\n"
+	        "  -m LISTEN  serve GET /metrics here instead of metrics.listen:\n"
+	        "             inet:127.0.0.1:9326, inet:[::1]:9326 or unix:/path\n"
 	        "  -f         stay in the foreground and log to stderr\n"
 	        "  -n         check the configuration and exit\n"
 	        "  -V         print the version and exit\n"
@@ -145,6 +157,7 @@ static void reload(struct app *a)
 	struct config *n = config_load(path, err, sizeof(err));
 	if (!n) {
 		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+		metrics_reload_record(&a->reloads, false, (int64_t)time(NULL));
 		return;
 	}
 	if (!a->listen_arg && strcmp(n->policy_listen, a->cfg->policy_listen) != 0) {
@@ -155,6 +168,7 @@ static void reload(struct app *a)
 			        "policy.listen: %s",
 			        path, err);
 			config_unref(n);
+			metrics_reload_record(&a->reloads, false, (int64_t)time(NULL));
 			return;
 		}
 		log_msg(LOG_WARNING,
@@ -165,8 +179,18 @@ static void reload(struct app *a)
 	if (engine_reconfigure(a->e, n, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
 		config_unref(n);
+		metrics_reload_record(&a->reloads, false, (int64_t)time(NULL));
 		return;
 	}
+	if (!a->metrics_arg &&
+	    !(n->metrics_listen ? a->cfg->metrics_listen &&
+	                                  strcmp(n->metrics_listen, a->cfg->metrics_listen) == 0
+	                        : !a->cfg->metrics_listen))
+		log_msg(LOG_WARNING,
+		        "reload: metrics.listen changed to %s; metrics stay %s%s until " PROG
+		        " is restarted",
+		        n->metrics_listen ? n->metrics_listen : "(none)",
+		        a->mfd >= 0 ? "on " : "off", a->mfd >= 0 ? a->ma.text : "");
 	if (n->log_facility != a->cfg->log_facility)
 		log_msg(LOG_WARNING, "reload: log.facility changes take effect after a restart");
 	server_set_limits(a->srv, n->policy_idle_timeout, n->policy_max_connections);
@@ -175,11 +199,38 @@ static void reload(struct app *a)
 	config_unref(a->cfg);
 	a->cfg = n;
 	a->conf_path = path;
+	metrics_reload_record(&a->reloads, true, (int64_t)time(NULL));
 	log_msg(LOG_INFO,
 	        "configuration reloaded from %s (mode %s, idle_timeout %u s, "
 	        "max_connections %u)",
 	        path, n->mode == MODE_MONITOR ? "monitor" : "enforce", n->policy_idle_timeout,
 	        n->policy_max_connections);
+}
+
+/* GET /metrics: the engine's metrics, then the policy service's own. */
+static void render_metrics(void *arg, struct expo *x)
+{
+	struct app *a = arg;
+	struct server_stats st;
+
+	engine_write_metrics(a->e, x);
+	server_get_stats(a->srv, &st);
+	expo_family(x, "mxsane_policy_connections", "gauge", "Policy client connections open now.");
+	expo_u64(x, "mxsane_policy_connections", "", st.open);
+	expo_family(x, "mxsane_policy_connections_total", "counter",
+	            "Policy client connections by what became of them: accepted (served), "
+	            "refused (closed at once: over policy.max_connections or the open file "
+	            "limit), closed_idle (closed by policy.idle_timeout), malformed (closed "
+	            "for a malformed request).");
+	expo_u64(x, "mxsane_policy_connections_total", "result=\"accepted\"", st.accepted);
+	expo_u64(x, "mxsane_policy_connections_total", "result=\"refused\"", st.refused);
+	expo_u64(x, "mxsane_policy_connections_total", "result=\"closed_idle\"", st.idle_closed);
+	expo_u64(x, "mxsane_policy_connections_total", "result=\"malformed\"", st.malformed);
+	expo_family(x, "mxsane_policy_requests_total", "counter", "Policy requests answered.");
+	expo_u64(x, "mxsane_policy_requests_total", "", st.requests);
+	metrics_write_reloads(x, &a->reloads);
+	httpd_write_metrics(a->httpd, x);
+	metrics_write_build_info(x, PROG);
 }
 
 static void on_done(void *arg)
@@ -261,6 +312,12 @@ static int run(struct app *a)
 		a->lfd = listen_open(&a->la, uid, gid, err, sizeof(err));
 		if (a->lfd < 0)
 			return fail_start(a, EX_UNAVAILABLE, "%s", err);
+		const char *mspec = a->metrics_arg ? a->metrics_arg : a->cfg->metrics_listen;
+		if (mspec) {
+			a->mfd = httpd_listen(mspec, uid, gid, &a->ma, err, sizeof(err));
+			if (a->mfd < 0)
+				return fail_start(a, EX_UNAVAILABLE, "%s", err);
+		}
 	}
 	if (a->user && daemon_drop_privileges(a->user, err, sizeof(err)) < 0)
 		return fail_start(a, EX_OSERR, "-u %s: %s", a->user, err);
@@ -290,6 +347,8 @@ static int run(struct app *a)
 	 * they are in the reserve, so counting them as well errs on the safe side). */
 	int open_now = daemon_fds_open();
 	a->base_fds = open_now > 0 ? (unsigned)open_now : 16;
+	if (a->mfd >= 0) /* the metrics clients' descriptors are kept out of the clients' room */
+		a->base_fds += HTTPD_MAX_CONNS;
 	apply_max_connections(a, a->cfg);
 	server_set_done(a->srv, on_done, a);
 	if (a->stdio) {
@@ -299,13 +358,16 @@ static int run(struct app *a)
 	} else {
 		if (server_add_listener(a->srv, a->lfd, a->la.text) < 0)
 			return fail_start(a, EX_OSERR, "event loop: %s", strerror(errno));
+		if (a->mfd >= 0 && !(a->httpd = httpd_new(a->loop, a->mfd, render_metrics, a)))
+			return fail_start(a, EX_OSERR, "metrics: out of memory");
 		log_msg(LOG_INFO,
-		        "listening on %s (configuration %s, mode %s, idle_timeout %u s, "
+		        "listening on %s (configuration %s, mode %s, metrics %s, idle_timeout %u "
+		        "s, "
 		        "max_connections %u, open file limit %llu)",
 		        a->la.text, a->conf_path ? a->conf_path : "built-in defaults",
 		        a->cfg->mode == MODE_MONITOR ? "monitor" : "enforce",
-		        a->cfg->policy_idle_timeout, a->cfg->policy_max_connections,
-		        (unsigned long long)a->nofile);
+		        a->mfd >= 0 ? a->ma.text : "off", a->cfg->policy_idle_timeout,
+		        a->cfg->policy_max_connections, (unsigned long long)a->nofile);
 	}
 	if (!a->conf_path)
 		log_msg(LOG_WARNING, "WARNING: %s does not exist: running with built-in defaults",
@@ -334,6 +396,11 @@ static int run(struct app *a)
 
 static void cleanup(struct app *a)
 {
+	httpd_free(a->httpd);
+	if (a->mfd >= 0) {
+		httpd_listen_cleanup(&a->ma);
+		close(a->mfd);
+	}
 	server_free(a->srv);
 	engine_free(a->e);
 	if (a->sigfd >= 0) {
@@ -358,14 +425,15 @@ int main(int argc, char **argv)
 	int c;
 
 	memset(&a, 0, sizeof(a));
-	a.lfd = a.sigfd = -1;
+	a.lfd = a.sigfd = a.mfd = -1;
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, 'V'},
 	                                         {NULL, 0, NULL, 0}};
-	while ((c = getopt_long(argc, argv, "c:l:fnVu:P:sdh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:m:fnVu:P:sdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': a.conf_arg = optarg; break;
 		case 'l': a.listen_arg = optarg; break;
+		case 'm': a.metrics_arg = optarg; break;
 		case 'f': a.foreground = true; break;
 		case 'n': a.check_only = true; break;
 		case 'V': printf(PROG " %s\n", MXSANE_VERSION); return EX_OK;
@@ -379,6 +447,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (a.metrics_arg && !conf_metrics_listen_valid(a.metrics_arg)) {
+		fprintf(stderr,
+		        PROG ": -m %s: expected inet:IP:PORT, inet:[IPv6]:PORT or unix:/path\n",
+		        a.metrics_arg);
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -429,6 +504,7 @@ int main(int argc, char **argv)
 		return EX_OK;
 	}
 
+	atomic_store(&a.reloads.last_ok_unix, (int64_t)time(NULL)); /* the load at start */
 	int rc = run(&a);
 	cleanup(&a);
 	return rc;

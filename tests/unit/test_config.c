@@ -464,6 +464,33 @@ static void test_sockets(void **state)
 	expect_error("policy = {\n listen = \"10045\"; };\n", 2, "'policy.listen': invalid socket");
 }
 
+static void test_metrics_listen(void **state)
+{
+	(void)state;
+	const char *good[] = {"inet:127.0.0.1:9325", "inet:[::1]:9326", "unix:/run/mxsane/m.sock"};
+	char text[256];
+	struct config *d = load_ok("mode = \"enforce\";\n");
+	assert_null(d->metrics_listen); /* no metrics unless asked */
+	config_unref(d);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "metrics = { listen = \"%s\"; };\n", good[i]);
+		struct config *c = load_ok(text);
+		assert_string_equal(c->metrics_listen, good[i]);
+		config_unref(c);
+	}
+	expect_error("\nmetrics = {\n listen = \"localhost:9325\"; };\n", 3,
+	             "'metrics.listen': invalid socket");
+	/* inet: is required (a bare HOST:PORT, as Postfix allows for policy.listen, is not) */
+	expect_error("metrics = {\n listen = \"127.0.0.1:9325\"; };\n", 2,
+	             "'metrics.listen': invalid socket");
+	expect_error("metrics = {\n listen = \"inet:127.0.0.1:0\"; };\n", 2,
+	             "'metrics.listen': invalid socket");
+	expect_error("metrics = {\n listen = \"unix:m.sock\"; };\n", 2,
+	             "'metrics.listen': invalid socket");
+	expect_error("metrics = {\n port = 9325; };\n", 2, "unknown setting 'metrics.port'");
+	expect_error("metrics = {\n listen = 9325; };\n", 2, "metrics.listen");
+}
+
 static void test_unknown_keys(void **state)
 {
 	(void)state;
@@ -899,6 +926,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_defaults),
+	        cmocka_unit_test(test_metrics_listen),
 	        cmocka_unit_test(test_empty_file_is_defaults),
 	        cmocka_unit_test(test_refcount),
 	        cmocka_unit_test(test_every_key),

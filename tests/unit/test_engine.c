@@ -30,6 +30,7 @@
 #include "engine.h"
 #include "evloop.h"
 #include "log.h"
+#include "metrics.h"
 
 #include "dnswire.h"
 
@@ -1365,6 +1366,96 @@ static void test_monitor_mode_turns_reject_into_warn(void **state)
 	assert_contains(o->header, "would reject");
 }
 
+/* The value of one sample line "NAME{LABELS} V" in the engine's exposition, or -1. */
+static long long metric_value(const char *sample)
+{
+	struct expo x;
+	expo_init(&x);
+	engine_write_metrics(fx->e, &x);
+	assert_false(x.failed);
+	long long v = -1;
+	size_t n = strlen(sample);
+	for (const char *p = x.buf; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			v = strtoll(p + n + 1, NULL, 10);
+		p = eol ? eol + 1 : NULL;
+	}
+	expo_free(&x);
+	return v;
+}
+
+static void test_metrics_count_decisions_with_would_in_monitor_mode(void **state)
+{
+	(void)state;
+	mx("null.test", 3600, 0, "");
+	rcpt("null.test");
+	rcpt("null.test");
+	fx->cfg->mode = MODE_MONITOR;
+	rcpt("null.test");
+	assert_int_equal(
+	        metric_value("mxsane_decisions_total{verdict=\"null_mx\",action=\"reject\","
+	                     "role=\"recipient\"}"),
+	        2);
+	assert_int_equal(metric_value("mxsane_decisions_total{verdict=\"null_mx\",action=\"warn\","
+	                              "role=\"recipient\",would=\"reject\"}"),
+	                 1);
+	assert_int_equal(metric_value("mxsane_decision_duration_seconds_count"), 3);
+	/* the first asked DNS (1 ms), the others came from the cache (0 ms) */
+	assert_int_equal(metric_value("mxsane_decision_duration_seconds_bucket{le=\"0.001\"}"), 3);
+	assert_int_equal(metric_value("mxsane_cache_misses_total"), 1);
+	assert_int_equal(metric_value("mxsane_cache_hits_total"), 2);
+	assert_int_equal(metric_value("mxsane_cache_entries"), 1);
+	assert_int_equal(metric_value("mxsane_dns_queries_total{type=\"MX\",outcome=\"noerror\"}"),
+	                 1);
+}
+
+static void test_metrics_count_dns_outcomes_and_round_trips(void **state)
+{
+	(void)state;
+	fx->cfg->cache_error_ttl = 0;
+	nxdomain("gone.test", DNS_T_MX, 300, 300);
+	servfail("broken.test", DNS_T_MX);
+	timeout_after("slow.test", DNS_T_MX, 5000);
+	mx("nohost.test", 3600, 10, "mx.nohost.test");
+	nodata("mx.nohost.test", DNS_T_A, 300, 300);
+	nodata("mx.nohost.test", DNS_T_AAAA, 300, 300);
+	rcpt("gone.test");
+	rcpt("broken.test");
+	rcpt("slow.test");
+	rcpt("nohost.test");
+	assert_int_equal(metric_value("mxsane_dns_queries_total{type=\"MX\",outcome=\"nxdomain\"}"),
+	                 1);
+	assert_int_equal(metric_value("mxsane_dns_queries_total{type=\"MX\",outcome=\"servfail\"}"),
+	                 1);
+	assert_int_equal(metric_value("mxsane_dns_queries_total{type=\"MX\",outcome=\"noerror\"}"),
+	                 1);
+	assert_int_equal(metric_value("mxsane_dns_queries_total{type=\"A\",outcome=\"nodata\"}"),
+	                 1);
+	assert_int_equal(metric_value("mxsane_dns_queries_total{type=\"AAAA\",outcome=\"nodata\"}"),
+	                 1);
+	assert_int_equal(metric_value("mxsane_checks_in_flight"), 0);
+	/* the timed-out query is still in flight: not counted until it ends */
+	assert_int_equal(metric_value("mxsane_dns_round_trip_seconds_count"), 5);
+	assert_int_equal(
+	        metric_value("mxsane_decisions_total{verdict=\"dns_error\",action=\"tempfail\","
+	                     "role=\"recipient\"}"),
+	        2);
+}
+
+static void test_metrics_checks_in_flight(void **state)
+{
+	(void)state;
+	timeout_after("slow.test", DNS_T_MX, 500);
+	struct check_request req = rcpt_req("slow.test");
+	struct outcome *o = new_outcome();
+	start(&req, o);
+	assert_int_equal(metric_value("mxsane_checks_in_flight"), 1);
+	assert_int_equal(metric_value("mxsane_dns_queries_in_flight"), 1);
+	run_until(o, 120000);
+	assert_int_equal(metric_value("mxsane_checks_in_flight"), 0);
+}
+
 static void test_monitor_mode_turns_tempfail_into_warn(void **state)
 {
 	(void)state;
@@ -2344,6 +2435,9 @@ int main(void)
 	        T(test_implicit_mx_with_aaaa_failure_is_dns_error_not_no_mail_host),
 	        T(test_cached_cname_chain_keeps_canonical_and_ttl),
 	        T(test_authoritative_nodata_without_soa_is_not_cached),
+	        T(test_metrics_count_decisions_with_would_in_monitor_mode),
+	        T(test_metrics_count_dns_outcomes_and_round_trips),
+	        T(test_metrics_checks_in_flight),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
